@@ -1,0 +1,39 @@
+"""vecdb: a vector database with learned compression, embedded (`vecdb.open(path)`) or over gRPC."""
+
+from .database import Database, open
+from .errors import (
+    AlreadyExists,
+    CorruptDatabase,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ReadOnly,
+    ResourceExhausted,
+    StorageFull,
+    VecDBError,
+)
+from .results import Hit, Hits, Point, ScrollPage
+from .schema import CollectionSchema, Dense, PayloadType
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AlreadyExists",
+    "CollectionSchema",
+    "CorruptDatabase",
+    "Database",
+    "Dense",
+    "FailedPrecondition",
+    "Hit",
+    "Hits",
+    "InvalidArgument",
+    "NotFound",
+    "PayloadType",
+    "Point",
+    "ReadOnly",
+    "ResourceExhausted",
+    "ScrollPage",
+    "StorageFull",
+    "VecDBError",
+    "open",
+]

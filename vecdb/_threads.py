@@ -1,0 +1,30 @@
+"""The shared worker pool that runs nogil kernels in parallel (created on first use, never at import).
+
+We parallelise with our own threads over nogil kernels instead of Numba's `parallel=True`: Numba's default
+threading layer aborts when two threads enter a parallel region at once, which a gRPC server does all the time.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+
+
+def n_threads() -> int:
+    env = os.environ.get("VECDB_THREADS")
+    if env:
+        return max(1, int(env))
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+def executor() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        with _lock:
+            if _pool is None:
+                _pool = ThreadPoolExecutor(max_workers=n_threads(), thread_name_prefix="vecdb-kernel")
+    return _pool

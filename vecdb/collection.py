@@ -1,0 +1,359 @@
+"""A collection: points (id, vectors per field, payload) stored in LMDB, searched by Numba kernels.
+
+Write path: validate the whole batch first, then ONE write transaction updates ids, rows, vectors, payloads and
+tombstones together. Read path: one read transaction is one consistent snapshot; vector blocks are scanned as
+zero-copy views of LMDB pages.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from . import payload as payload_codec
+from .errors import InvalidArgument, NotFound, ResourceExhausted
+from .ids import PointId, decode_id, encode_id, encode_ids
+from .results import Hits, Point, ScrollPage
+from .schema import CollectionSchema
+from .storage import tombstones
+from .storage.blocks import BlockArray, delete_prefix
+from .storage.keys import MAX_ROWS, ROW_VALUE, State, meta_key, row_key, uid_prefix
+from .vectors import prepare, prepare_queries
+
+if TYPE_CHECKING:
+    from .database import Database
+
+MAX_K = 10_000
+MAX_QUERIES = 10_000
+_STATE = b"state"
+
+
+class Collection:
+    def __init__(self, database: Database, name: str, uid: int, schema: CollectionSchema, layout: Mapping):
+        self._database = database
+        self._env = database._env
+        self._t = database._env.db
+        self.name = name
+        self.uid = uid
+        self.schema = schema
+        self._prefix = uid_prefix(uid)
+        self._columns = {
+            fname: BlockArray(uid, int(lay["slot"]), np.dtype(np.float32), f.dim, int(lay["block_rows"]))
+            for fname, f in schema.vectors.items()
+            for lay in [layout[fname]]
+        }
+        self._cache_lock = threading.Lock()
+        self._live_cache: tuple[tuple[int, int], np.ndarray] | None = None
+
+    def __repr__(self) -> str:
+        return f"Collection({self.name!r}, {self.schema!r})"
+
+    # ------------------------------------------------------------------ state
+    def _state(self, txn) -> State:
+        raw = txn.get(meta_key(self.uid, _STATE), db=self._t["meta"])
+        if raw is None:
+            raise NotFound(f"collection {self.name!r} does not exist (it was dropped)")
+        return State.unpack(raw)
+
+    def _live(self, txn, st: State) -> np.ndarray:
+        key = (st.epoch, st.generation)
+        cached = self._live_cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        live = tombstones.live_mask(txn, self._t["tomb"], self.uid, st.next_row)
+        with self._cache_lock:
+            self._live_cache = (key, live)
+        return live
+
+    def count(self) -> int:
+        with self._env.read() as txn:
+            return self._state(txn).live
+
+    def info(self) -> dict[str, Any]:
+        with self._env.read() as txn:
+            st = self._state(txn)
+        return {
+            "name": self.name,
+            "schema": self.schema.to_dict(),
+            "points": st.live,
+            "rows": st.next_row,
+            "dead_rows": st.dead,
+            "generation": st.generation,
+        }
+
+    # ------------------------------------------------------------------ writes
+    def _prepare_vectors(self, vectors: object, n: int) -> dict[str, np.ndarray]:
+        fields = self.schema.vectors
+        if not isinstance(vectors, Mapping):
+            if len(fields) != 1:
+                raise InvalidArgument(
+                    f"this collection has vector fields {sorted(fields)}: pass vectors as a dict of field -> array"
+                )
+            vectors = {next(iter(fields)): vectors}
+        unknown = set(vectors) - set(fields)
+        if unknown:
+            raise InvalidArgument(f"unknown vector field(s) {sorted(unknown)}: this collection has {sorted(fields)}")
+        missing = set(fields) - set(vectors)
+        if missing:
+            raise InvalidArgument(f"missing vectors for field(s) {sorted(missing)}: every point needs each field")
+        return {name: prepare(fields[name], vectors[name], f"vectors[{name!r}]", n=n) for name in fields}
+
+    def _prepare_payloads(self, payloads: object, keys: list[bytes]) -> list[bytes | None]:
+        n = len(keys)
+        if payloads is None:
+            return [None] * n
+        if isinstance(payloads, Mapping) or not hasattr(payloads, "__len__"):
+            raise InvalidArgument("payloads must be a list with one dict (or None) per id")
+        if len(payloads) != n:
+            raise InvalidArgument(f"{len(payloads)} payloads for {n} ids")
+        out: list[bytes | None] = []
+        for key, p in zip(keys, payloads):
+            where = f"point {decode_id(key)!r}"
+            doc = payload_codec.normalize(p, self.schema.payload, where)
+            out.append(payload_codec.encode(doc, where) if doc else None)
+        return out
+
+    def upsert(self, ids: object, vectors: object, payloads: object = None) -> int:
+        """Insert or replace points; one atomic, durable transaction. Returns the number of points written.
+
+        vectors: {field: (n, dim) array}, or a bare array when the collection has a single vector field.
+        payloads: one dict (or None) per id.
+        """
+        keys = encode_ids(ids, unique=True)
+        n = len(keys)
+        if n == 0:
+            return 0
+        vecs = self._prepare_vectors(vectors, n)
+        pays = self._prepare_payloads(payloads, keys)
+        t = self._t
+
+        def tx(txn) -> int:
+            st = self._state(txn)
+            first = st.next_row
+            if first + n > MAX_ROWS:
+                raise ResourceExhausted(f"collection {self.name!r} ran out of row ids: call compact()")
+            dead = []
+            for j, key in enumerate(keys):
+                idk = self._prefix + key
+                old = txn.get(idk, db=t["id2row"])
+                if old is not None:
+                    dead.append(ROW_VALUE.unpack(old)[0])
+                row = first + j
+                txn.put(idk, ROW_VALUE.pack(row), db=t["id2row"])
+                rk = row_key(self.uid, row)
+                txn.put(rk, key, db=t["row2id"])
+                if pays[j] is not None:
+                    txn.put(rk, pays[j], db=t["payload"])
+            self._forget_rows(txn, dead)
+            for name, arr in vecs.items():
+                self._columns[name].write_rows(txn, t["block"], first, arr)
+            self._put_state(txn, State(first + n, st.live + n - len(dead), st.generation + 1, st.epoch))
+            return n
+
+        return self._env.write(tx)
+
+    def _forget_rows(self, txn, rows: list[int]) -> None:
+        t = self._t
+        for r in rows:
+            rk = row_key(self.uid, r)
+            txn.delete(rk, db=t["row2id"])
+            txn.delete(rk, db=t["payload"])
+        tombstones.mark_dead(txn, t["tomb"], self.uid, rows)
+
+    def _put_state(self, txn, st: State) -> None:
+        txn.put(meta_key(self.uid, _STATE), st.pack(), db=self._t["meta"])
+
+    def delete(self, ids: object) -> int:
+        """Delete points by id (unknown ids are ignored). Returns how many were deleted."""
+        keys = list(dict.fromkeys(encode_ids(ids, unique=False)))
+        if not keys:
+            return 0
+        t = self._t
+
+        def tx(txn) -> int:
+            st = self._state(txn)
+            dead = []
+            for key in keys:
+                idk = self._prefix + key
+                old = txn.get(idk, db=t["id2row"])
+                if old is not None:
+                    dead.append(ROW_VALUE.unpack(old)[0])
+                    txn.delete(idk, db=t["id2row"])
+            if dead:
+                self._forget_rows(txn, dead)
+                self._put_state(txn, State(st.next_row, st.live - len(dead), st.generation + 1, st.epoch))
+            return len(dead)
+
+        return self._env.write(tx)
+
+    # ------------------------------------------------------------------ reads
+    def _rows_of(self, txn, keys: list[bytes]) -> list[tuple[bytes, int]]:
+        found = []
+        for key in keys:
+            raw = txn.get(self._prefix + key, db=self._t["id2row"])
+            if raw is not None:
+                found.append((key, ROW_VALUE.unpack(raw)[0]))
+        return found
+
+    def _points(self, txn, found: list[tuple[bytes, int]], with_payload: bool, with_vectors: bool) -> list[Point]:
+        vectors: dict[str, np.ndarray] = {}
+        if with_vectors and found:
+            rows = [r for _, r in found]
+            vectors = {name: col.get_rows(txn, self._t["block"], rows) for name, col in self._columns.items()}
+        out = []
+        for j, (key, row) in enumerate(found):
+            pay = None
+            if with_payload:
+                pay = payload_codec.decode(txn.get(row_key(self.uid, row), db=self._t["payload"]))
+            vec = {name: v[j] for name, v in vectors.items()} if with_vectors else None
+            out.append(Point(decode_id(key), pay, vec))
+        return out
+
+    def get(self, ids: object, *, with_payload: bool = True, with_vectors: bool = False) -> list[Point]:
+        """The points with these ids that exist, in the order asked."""
+        keys = list(dict.fromkeys(encode_ids(ids, unique=False)))
+        with self._env.read() as txn:
+            self._state(txn)
+            return self._points(txn, self._rows_of(txn, keys), with_payload, with_vectors)
+
+    def scroll(
+        self,
+        limit: int = 100,
+        offset: PointId | None = None,
+        *,
+        with_payload: bool = True,
+        with_vectors: bool = False,
+    ) -> ScrollPage:
+        """One page of points in id order (integers first, then strings), starting at id `offset`."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100_000:
+            raise InvalidArgument(f"limit must be an integer in [1, 100000], got {limit!r}")
+        start = self._prefix + (encode_id(offset) if offset is not None else b"")
+        found: list[tuple[bytes, int]] = []
+        next_offset = None
+        with self._env.read() as txn:
+            self._state(txn)
+            with txn.cursor(db=self._t["id2row"]) as cur:
+                if cur.set_range(start):
+                    for key, val in cur:
+                        if bytes(key[:4]) != self._prefix:
+                            break
+                        if len(found) == limit:
+                            next_offset = decode_id(bytes(key[4:]))
+                            break
+                        found.append((bytes(key[4:]), ROW_VALUE.unpack(val)[0]))
+            points = self._points(txn, found, with_payload, with_vectors)
+        return ScrollPage(points, next_offset)
+
+    # ------------------------------------------------------------------ search
+    def search(
+        self,
+        field: str,
+        queries: object,
+        k: int = 10,
+        *,
+        with_payload: bool = True,
+    ) -> Hits | list[Hits]:
+        """The k nearest points to each query. A 1-D query gives one Hits; a matrix gives a list of Hits."""
+        from .kernels.dense import scan_topk, to_scores
+
+        f = self.schema.field(field)
+        q, single = prepare_queries(f, queries)
+        if q.shape[0] > MAX_QUERIES:
+            raise ResourceExhausted(f"{q.shape[0]} queries in one call; the limit is {MAX_QUERIES}")
+        _check_k(k)
+        with self._env.read() as txn:
+            st = self._state(txn)
+            if k > st.live:
+                raise InvalidArgument(f"k={k} exceeds the {st.live} points in collection {self.name!r}")
+            allowed = self._live(txn, st)
+            blocks = self._columns[field].views(txn, self._t["block"], st.next_row)
+            dist, rows = scan_topk(q, blocks, allowed, k, f.metric)
+            explain = {"path": "exact_scan", "distances_computed": int(st.live)}
+            hits = self._hits(txn, to_scores(dist, f.metric), rows, with_payload, explain)
+        return hits[0] if single else hits
+
+    def _hits(self, txn, scores: np.ndarray, rows: np.ndarray, with_payload: bool, explain: dict) -> list[Hits]:
+        t = self._t
+        out = []
+        for qi in range(rows.shape[0]):
+            valid = rows[qi] >= 0
+            rr = rows[qi][valid].tolist()
+            ids = []
+            pays = [] if with_payload else None
+            for r in rr:
+                rk = row_key(self.uid, r)
+                ids.append(decode_id(txn.get(rk, db=t["row2id"])))
+                if with_payload:
+                    pays.append(payload_codec.decode(txn.get(rk, db=t["payload"])))
+            out.append(Hits(ids, scores[qi][valid].copy(), pays, dict(explain)))
+        return out
+
+    # ------------------------------------------------------------------ maintenance
+    def compact(self, *, progress: bool | None = None) -> dict[str, int]:
+        """Reclaim the rows of deleted and replaced points: renumber live rows densely, in one transaction."""
+        from tqdm.auto import tqdm
+
+        t = self._t
+        show = sys.stderr.isatty() if progress is None else progress
+
+        def tx(txn) -> dict[str, int]:
+            st = self._state(txn)
+            live = tombstones.live_mask(txn, t["tomb"], self.uid, st.next_row)
+            keep = np.flatnonzero(live)
+            result = {"rows_before": st.next_row, "rows_after": int(keep.size), "reclaimed": st.next_row - keep.size}
+            if keep.size == st.next_row:
+                return result
+            for col in self._columns.values():
+                pos = 0
+                for first, view in tqdm(
+                    col.views(txn, t["block"], st.next_row), desc=f"compact {self.name}", disable=not show, leave=False
+                ):
+                    rows = keep[(keep >= first) & (keep < first + view.shape[0])] - first
+                    data = np.array(view[rows])  # copy: the writes below may reuse the pages behind `view`
+                    col.write_rows(txn, t["block"], pos, data)
+                    pos += data.shape[0]
+                self._truncate(txn, col, pos)
+            for new, old in enumerate(keep.tolist()):
+                if new == old:
+                    continue
+                ok, nk = row_key(self.uid, old), row_key(self.uid, new)
+                key = bytes(txn.get(ok, db=t["row2id"]))
+                txn.delete(ok, db=t["row2id"])
+                txn.put(nk, key, db=t["row2id"])
+                txn.put(self._prefix + key, ROW_VALUE.pack(new), db=t["id2row"])
+                pay = txn.get(ok, db=t["payload"])
+                if pay is not None:
+                    pay = bytes(pay)
+                    txn.delete(ok, db=t["payload"])
+                    txn.put(nk, pay, db=t["payload"])
+            tombstones.clear(txn, t["tomb"], self.uid)
+            self._put_state(txn, State(int(keep.size), st.live, st.generation + 1, st.epoch + 1))
+            return result
+
+        return self._env.write(tx)
+
+    def _truncate(self, txn, col: BlockArray, n_rows: int) -> None:
+        db = self._t["block"]
+        last_block, rem = divmod(n_rows, col.block_rows)
+        if rem:
+            buf = txn.get(col.key(last_block), db=db)
+            txn.put(col.key(last_block), bytes(buf[: rem * col.row_bytes]), db=db)
+            last_block += 1
+        delete_prefix(txn, db, col.prefix(), start=col.key(last_block))
+
+
+def drop_collection_data(txn, tables: Mapping, uid: int) -> None:
+    prefix = uid_prefix(uid)
+    for name in ("meta", "id2row", "row2id", "payload", "tomb", "block", "aux"):
+        delete_prefix(txn, tables[name], prefix)
+
+
+def _check_k(k: object) -> None:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise InvalidArgument(f"k must be an integer, got {k!r}")
+    if not 1 <= k <= MAX_K:
+        raise InvalidArgument(f"k must be in [1, {MAX_K}], got {k}")

@@ -1,0 +1,177 @@
+"""A database: one LMDB environment (a directory) holding any number of collections."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from .collection import Collection, drop_collection_data
+from .errors import AlreadyExists, CorruptDatabase, InvalidArgument, NotFound
+from .schema import CollectionSchema, check_collection_name
+from .storage.blocks import block_rows_for
+from .storage.env import DEFAULT_MAX_MAP_SIZE, Env
+from .storage.keys import State, meta_key
+
+_COL = b"col/"
+_NEXT_UID = b"next_uid"
+
+
+class Database:
+    """Open with `vecdb.open(path)`. Safe to share between threads; several processes may open the same
+    directory (one writer at a time, any number of readers, each read seeing one consistent snapshot)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        read_only: bool = False,
+        map_size: int | None = None,
+        max_map_size: int = DEFAULT_MAX_MAP_SIZE,
+        sync: bool = True,
+    ) -> None:
+        self._env = Env(path, read_only=read_only, map_size=map_size, max_map_size=max_map_size, sync=sync)
+        self.path = self._env.path
+        self.read_only = read_only
+        self._collections: dict[str, Collection] = {}
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._env.close()
+
+    def __repr__(self) -> str:
+        return f"vecdb.Database({self.path!r}{', read_only=True' if self.read_only else ''})"
+
+    # ------------------------------------------------------------------ catalog
+    def _descriptor(self, txn, name: str) -> dict[str, Any] | None:
+        raw = txn.get(_COL + name.encode(), db=self._env.db["catalog"])
+        if raw is None:
+            return None
+        try:
+            return json.loads(bytes(raw))
+        except ValueError:
+            raise CorruptDatabase(f"the catalog entry of collection {name!r} is damaged") from None
+
+    def _collection(self, name: str, desc: Mapping[str, Any]) -> Collection:
+        with self._lock:
+            col = self._collections.get(name)
+            if col is None or col.uid != desc["uid"]:
+                schema = CollectionSchema.from_dict(desc["schema"])
+                col = Collection(self, name, int(desc["uid"]), schema, desc["layout"])
+                self._collections[name] = col
+            return col
+
+    def create_collection(
+        self,
+        name: str,
+        vectors: Mapping[str, Any] | None = None,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        schema: CollectionSchema | None = None,
+        exist_ok: bool = False,
+    ) -> Collection:
+        """Create a collection, e.g. create_collection("docs", vectors={"emb": Dense(384, "cosine")},
+        payload={"lang": "keyword"}). With exist_ok, an existing collection of the same schema is returned."""
+        check_collection_name(name)
+        if schema is None:
+            schema = CollectionSchema(vectors=vectors or {}, payload=payload or {})
+        elif vectors is not None or payload is not None:
+            raise InvalidArgument("give either schema= or vectors=/payload=, not both")
+        layout = {
+            fname: {"slot": slot, "block_rows": block_rows_for(f.row_bytes)}
+            for slot, (fname, f) in enumerate(schema.vectors.items())
+        }
+        catalog = self._env.db["catalog"]
+
+        def tx(txn) -> dict[str, Any]:
+            existing = self._descriptor(txn, name)
+            if existing is not None:
+                if exist_ok and CollectionSchema.from_dict(existing["schema"]) == schema:
+                    return existing
+                raise AlreadyExists(
+                    f"collection {name!r} already exists"
+                    + (" with a different schema" if exist_ok else "; use get_collection or drop it first")
+                )
+            raw_uid = txn.get(_NEXT_UID, db=catalog)
+            uid = int(bytes(raw_uid)) if raw_uid is not None else 1
+            txn.put(_NEXT_UID, str(uid + 1).encode(), db=catalog)
+            desc = {"uid": uid, "schema": schema.to_dict(), "layout": layout, "created_at": time.time()}
+            txn.put(_COL + name.encode(), json.dumps(desc).encode(), db=catalog)
+            txn.put(meta_key(uid, b"state"), State().pack(), db=self._env.db["meta"])
+            return desc
+
+        return self._collection(name, self._env.write(tx))
+
+    def get_collection(self, name: str) -> Collection:
+        check_collection_name(name)
+        with self._env.read() as txn:
+            desc = self._descriptor(txn, name)
+        if desc is None:
+            raise NotFound(f"no collection named {name!r}")
+        return self._collection(name, desc)
+
+    __getitem__ = get_collection
+
+    def has_collection(self, name: str) -> bool:
+        check_collection_name(name)
+        with self._env.read() as txn:
+            return self._descriptor(txn, name) is not None
+
+    def list_collections(self) -> list[str]:
+        names = []
+        with self._env.read() as txn, txn.cursor(db=self._env.db["catalog"]) as cur:
+            if cur.set_range(_COL):
+                for key in cur.iternext(values=False):
+                    key = bytes(key)
+                    if not key.startswith(_COL):
+                        break
+                    names.append(key[len(_COL) :].decode())
+        return names
+
+    def drop_collection(self, name: str, *, missing_ok: bool = False) -> bool:
+        """Delete a collection and all its data in one transaction. Returns False if it did not exist."""
+        check_collection_name(name)
+
+        def tx(txn) -> bool:
+            desc = self._descriptor(txn, name)
+            if desc is None:
+                if missing_ok:
+                    return False
+                raise NotFound(f"no collection named {name!r}")
+            txn.delete(_COL + name.encode(), db=self._env.db["catalog"])
+            drop_collection_data(txn, self._env.db, int(desc["uid"]))
+            return True
+
+        dropped = self._env.write(tx)
+        with self._lock:
+            self._collections.pop(name, None)
+        return dropped
+
+    def stats(self) -> dict[str, Any]:
+        return {**self._env.stat(), "collections": len(self.list_collections())}
+
+
+def open(  # noqa: A001 - the name users expect: vecdb.open(path)
+    path: str | os.PathLike,
+    *,
+    read_only: bool = False,
+    map_size: int | None = None,
+    max_map_size: int = DEFAULT_MAX_MAP_SIZE,
+    sync: bool = True,
+) -> Database:
+    """Open (creating if needed) the database in directory `path`.
+
+    read_only: open an existing database for reads only (another process may be writing it).
+    map_size / max_map_size: initial and largest LMDB map in bytes; the map doubles on demand up to the maximum,
+    beyond which writes fail with StorageFull. sync=False trades durability of the last writes for speed.
+    """
+    return Database(path, read_only=read_only, map_size=map_size, max_map_size=max_map_size, sync=sync)

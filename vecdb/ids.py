@@ -1,0 +1,80 @@
+"""User ids: unsigned 64-bit integers or strings, encoded as ordered LMDB keys.
+
+Key form: b"\\x00" + 8-byte big-endian for integers, b"\\x01" + UTF-8 for strings, so a cursor walks integers in
+numeric order first, then strings in byte order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Union
+
+import numpy as np
+
+from .errors import InvalidArgument
+
+PointId = Union[int, str]
+MAX_ID = 2**64 - 1
+MAX_STR_ID_BYTES = 256
+_INT = b"\x00"
+_STR = b"\x01"
+
+
+def encode_id(pid: object) -> bytes:
+    if isinstance(pid, (bool, np.bool_)):
+        raise InvalidArgument(f"bad id {pid!r}: ids are unsigned 64-bit integers or non-empty strings, not booleans")
+    if isinstance(pid, (int, np.integer)):
+        v = int(pid)
+        if not 0 <= v <= MAX_ID:
+            raise InvalidArgument(f"bad id {v}: integer ids must be in [0, 2**64 - 1]")
+        return _INT + v.to_bytes(8, "big")
+    if isinstance(pid, str):
+        raw = _utf8(pid)
+        if not raw or len(raw) > MAX_STR_ID_BYTES:
+            raise InvalidArgument(f"bad id {pid!r}: string ids must be 1-{MAX_STR_ID_BYTES} bytes of UTF-8")
+        return _STR + raw
+    raise InvalidArgument(f"bad id {pid!r} of type {type(pid).__name__}: use an unsigned integer or a string")
+
+
+def _utf8(s: str) -> bytes:
+    try:
+        return s.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidArgument(f"bad id {s!r}: not encodable as UTF-8 (lone surrogate?)") from None
+
+
+def decode_id(key: bytes) -> PointId:
+    key = bytes(key)
+    if key[:1] == _INT:
+        return int.from_bytes(key[1:9], "big")
+    return key[1:].decode("utf-8")
+
+
+def as_id_list(ids: object, what: str = "ids") -> list:
+    """Coerce the ids argument of a call to a list, rejecting a bare scalar or string (a common slip)."""
+    if isinstance(ids, (str, bytes, int, np.integer)):
+        raise InvalidArgument(f"{what} must be a list or array of ids; wrap a single id in a list: [{ids!r}]")
+    if isinstance(ids, np.ndarray):
+        if ids.ndim != 1:
+            raise InvalidArgument(f"{what} must be one-dimensional, got shape {ids.shape}")
+        if ids.dtype.kind in "iu":
+            if ids.dtype.kind == "i" and ids.size and ids.min() < 0:
+                raise InvalidArgument(f"bad id {int(ids.min())}: integer ids must be in [0, 2**64 - 1]")
+            return [int(x) for x in ids.tolist()]
+        if ids.dtype.kind not in "UO":
+            raise InvalidArgument(f"{what} array has dtype {ids.dtype}: use unsigned integers or strings")
+        return ids.tolist()
+    if not isinstance(ids, Iterable):
+        raise InvalidArgument(f"{what} must be a list or array of ids, got {type(ids).__name__}")
+    return list(ids)
+
+
+def encode_ids(ids: object, *, unique: bool) -> list[bytes]:
+    keys = [encode_id(i) for i in as_id_list(ids)]
+    if unique and len(set(keys)) != len(keys):
+        seen: set[bytes] = set()
+        for k in keys:
+            if k in seen:
+                raise InvalidArgument(f"duplicate id {decode_id(k)!r} in one batch: each id may appear once")
+            seen.add(k)
+    return keys

@@ -1,0 +1,83 @@
+"""Bounded max-heaps for fused top-k: each query keeps its k smallest distances while scores stream by.
+
+A heap row is (dist[k], idx[k]) with the worst (largest) distance at position 0; empty slots hold +inf / -1.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..jit import inline_helper, kernel
+
+
+@inline_helper
+def heap_replace_top(hd, hi, d, i):
+    """Replace the worst entry of a full max-heap by (d, i) and restore the heap property."""
+    n = hd.shape[0]
+    pos = 0
+    while True:
+        child = 2 * pos + 1
+        if child >= n:
+            break
+        if child + 1 < n and hd[child + 1] > hd[child]:
+            child += 1
+        if hd[child] <= d:
+            break
+        hd[pos] = hd[child]
+        hi[pos] = hi[child]
+        pos = child
+    hd[pos] = d
+    hi[pos] = i
+
+
+def new_heaps(nq: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.full((nq, k), np.inf, np.float32), np.full((nq, k), -1, np.int64)
+
+
+@kernel
+def _sort_heaps(hd, hi):
+    # Ascending by distance; ties broken by index so results are deterministic.
+    nq, k = hd.shape
+    for q in range(nq):
+        order = np.argsort(hd[q], kind="mergesort")
+        d2 = hd[q][order]
+        i2 = hi[q][order]
+        start = 0
+        while start < k:
+            end = start + 1
+            while end < k and d2[end] == d2[start]:
+                end += 1
+            if end - start > 1:
+                sub = np.sort(i2[start:end])
+                i2[start:end] = sub
+            start = end
+        hd[q] = d2
+        hi[q] = i2
+
+
+def sort_heaps(hd: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Turn heaps into rows sorted by ascending distance (in place); empty slots (+inf, -1) end up last."""
+    if hd.size:
+        _sort_heaps(hd, hi)
+    return hd, hi
+
+
+@kernel
+def _merge_heaps(parts_d, parts_i, out_d, out_i):
+    # parts: (p, nq, k) partial heaps over disjoint rows -> one heap per query.
+    p, nq, k = parts_d.shape
+    for q in range(nq):
+        for j in range(p):
+            for t in range(k):
+                d = parts_d[j, q, t]
+                if d < out_d[q, 0]:
+                    heap_replace_top(out_d[q], out_i[q], d, parts_i[j, q, t])
+
+
+def merge_heaps(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    if len(parts) == 1:
+        return parts[0]
+    nq, k = parts[0][0].shape
+    out_d, out_i = new_heaps(nq, k)
+    _merge_heaps(np.stack([p[0] for p in parts]), np.stack([p[1] for p in parts]), out_d, out_i)
+    return out_d, out_i

@@ -1,0 +1,146 @@
+"""Collection schemas: frozen dataclasses, validated once at construction, serialisable to plain dicts.
+
+The dict form is what LMDB stores and what the wire carries, so `from_dict(to_dict(x)) == x` always holds.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from .errors import InvalidArgument
+
+METRICS = ("cosine", "dot", "l2")
+MAX_DIM = 65_536
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,63}$")
+_COLLECTION_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]{0,63}$")
+
+
+def check_name(name: object, what: str) -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise InvalidArgument(
+            f"{what} name {name!r} is invalid: use 1-64 characters, letters, digits, '_', '.', '-', "
+            "starting with a letter or '_'"
+        )
+    return name
+
+
+def check_collection_name(name: object) -> str:
+    # Collection names never touch the filesystem, but the rule also keeps them safe in URLs, logs and shells.
+    if not isinstance(name, str) or not _COLLECTION_NAME.match(name):
+        raise InvalidArgument(
+            f"collection name {name!r} is invalid: use 1-64 characters, letters, digits, '_' or '-', "
+            "not starting with '-'"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class Dense:
+    """A dense float vector field: `dim` float32 values compared by `metric` (cosine, dot or l2)."""
+
+    dim: int
+    metric: str = "cosine"
+
+    kind = "dense"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.dim, bool) or not isinstance(self.dim, int) or not 1 <= self.dim <= MAX_DIM:
+            raise InvalidArgument(f"Dense dim must be an integer in [1, {MAX_DIM}], got {self.dim!r}")
+        if self.metric not in METRICS:
+            raise InvalidArgument(f"unknown metric {self.metric!r}: choose one of {', '.join(METRICS)}")
+
+    @property
+    def row_bytes(self) -> int:
+        return 4 * self.dim
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "dim": self.dim, "metric": self.metric}
+
+
+class PayloadType(StrEnum):
+    """Types of declared (filterable) payload fields."""
+
+    KEYWORD = "keyword"
+    INTEGER = "integer"
+    FLOAT = "float"
+    BOOLEAN = "boolean"
+    KEYWORD_SET = "keyword_set"
+    DATETIME = "datetime"  # stored as an integer: microseconds since the Unix epoch, UTC
+
+
+VectorField = Dense
+_FIELD_KINDS: dict[str, type] = {"dense": Dense}
+
+
+def vector_field_from_dict(d: Mapping[str, Any]) -> VectorField:
+    kind = d.get("kind", "dense")
+    cls = _FIELD_KINDS.get(kind)
+    if cls is None:
+        raise InvalidArgument(f"unknown vector field kind {kind!r}")
+    args = {k: v for k, v in d.items() if k != "kind"}
+    try:
+        return cls(**args)
+    except TypeError as e:
+        raise InvalidArgument(f"bad {kind} field definition {dict(d)!r}: {e}") from None
+
+
+def _coerce_payload_type(name: str, t: object) -> PayloadType:
+    try:
+        return PayloadType(t.value if isinstance(t, PayloadType) else t)
+    except ValueError:
+        choices = ", ".join(p.value for p in PayloadType)
+        raise InvalidArgument(f"payload field {name!r} has unknown type {t!r}: choose one of {choices}") from None
+
+
+@dataclass(frozen=True)
+class CollectionSchema:
+    """Named vector fields and declared payload fields of one collection."""
+
+    vectors: Mapping[str, VectorField]
+    payload: Mapping[str, PayloadType] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.vectors, Mapping) or not self.vectors:
+            raise InvalidArgument("a collection needs at least one vector field, e.g. {'embedding': Dense(384)}")
+        vecs: dict[str, VectorField] = {}
+        for name, f in self.vectors.items():
+            check_name(name, "vector field")
+            if isinstance(f, Mapping):
+                f = vector_field_from_dict(f)
+            if not isinstance(f, tuple(_FIELD_KINDS.values())):
+                raise InvalidArgument(f"vector field {name!r} must be a field definition like Dense(384), got {f!r}")
+            vecs[name] = f
+        if not isinstance(self.payload, Mapping):
+            raise InvalidArgument("payload must map field names to types, e.g. {'lang': 'keyword'}")
+        pay = {check_name(n, "payload field"): _coerce_payload_type(n, t) for n, t in self.payload.items()}
+        object.__setattr__(self, "vectors", dict(vecs))
+        object.__setattr__(self, "payload", pay)
+
+    def field(self, name: str) -> VectorField:
+        try:
+            return self.vectors[name]
+        except KeyError:
+            known = ", ".join(sorted(self.vectors))
+            raise InvalidArgument(f"unknown vector field {name!r}: this collection has {known}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "vectors": {n: f.to_dict() for n, f in self.vectors.items()},
+            "payload": {n: t.value for n, t in self.payload.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> CollectionSchema:
+        if not isinstance(d, Mapping) or "vectors" not in d:
+            raise InvalidArgument("a schema needs a 'vectors' mapping")
+        vectors = d["vectors"]
+        if not isinstance(vectors, Mapping):
+            raise InvalidArgument("schema 'vectors' must be a mapping of field name to definition")
+        return cls(
+            vectors={n: vector_field_from_dict(f) if isinstance(f, Mapping) else f for n, f in vectors.items()},
+            payload=dict(d.get("payload") or {}),
+        )
