@@ -21,7 +21,7 @@ from .results import Hits, Point, ScrollPage
 from .schema import CollectionSchema
 from .storage import tombstones
 from .storage.blocks import BlockArray, delete_prefix
-from .storage.keys import MAX_ROWS, ROW_VALUE, State, meta_key, row_key, uid_prefix
+from .storage.keys import MAX_ROWS, ROW_VALUE, State, meta_key, row_key, row_keys, row_values, uid_prefix
 from .vectors import prepare, prepare_queries
 
 if TYPE_CHECKING:
@@ -136,18 +136,15 @@ class Collection:
             first = st.next_row
             if first + n > MAX_ROWS:
                 raise ResourceExhausted(f"collection {self.name!r} ran out of row ids: call compact()")
-            dead = []
-            for j, key in enumerate(keys):
-                idk = self._prefix + key
-                old = txn.get(idk, db=t["id2row"])
-                if old is not None:
-                    dead.append(ROW_VALUE.unpack(old)[0])
-                row = first + j
-                txn.put(idk, ROW_VALUE.pack(row), db=t["id2row"])
-                rk = row_key(self.uid, row)
-                txn.put(rk, key, db=t["row2id"])
-                if pays[j] is not None:
-                    txn.put(rk, pays[j], db=t["payload"])
+            idks = [self._prefix + key for key in keys]
+            with txn.cursor(db=t["id2row"]) as cur:
+                dead = [ROW_VALUE.unpack(v)[0] for _, v in cur.getmulti(idks)]
+                cur.putmulti(zip(idks, row_values(first, n)))
+            rks = row_keys(self.uid, first, n)
+            with txn.cursor(db=t["row2id"]) as cur:
+                cur.putmulti(zip(rks, keys))
+            with txn.cursor(db=t["payload"]) as cur:
+                cur.putmulti([(rk, p) for rk, p in zip(rks, pays) if p is not None])
             self._forget_rows(txn, dead)
             for name, arr in vecs.items():
                 self._columns[name].write_rows(txn, t["block"], first, arr)

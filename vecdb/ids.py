@@ -69,8 +69,30 @@ def as_id_list(ids: object, what: str = "ids") -> list:
     return list(ids)
 
 
+def _encode_int_array(ids: np.ndarray) -> list[bytes]:
+    """Vectorised encode_id for validated non-negative integer arrays (the common bulk-ingest case)."""
+    n = ids.shape[0]
+    raw = np.zeros((n, 9), np.uint8)
+    raw[:, 1:] = ids.astype(">u8").view(np.uint8).reshape(n, 8)
+    buf = raw.tobytes()
+    return [buf[i : i + 9] for i in range(0, 9 * n, 9)]
+
+
+def _int_array(ids: object) -> np.ndarray | None:
+    if isinstance(ids, np.ndarray):
+        if ids.ndim == 1 and ids.dtype.kind in "iu" and (ids.dtype.kind == "u" or not ids.size or ids.min() >= 0):
+            return ids
+        return None
+    if isinstance(ids, (list, tuple)) and ids and all(type(i) is int for i in ids):
+        lo, hi = min(ids), max(ids)
+        if 0 <= lo and hi <= MAX_ID:
+            return np.array(ids, dtype=np.uint64)
+    return None
+
+
 def encode_ids(ids: object, *, unique: bool) -> list[bytes]:
-    keys = [encode_id(i) for i in as_id_list(ids)]
+    arr = _int_array(ids)
+    keys = _encode_int_array(arr) if arr is not None else [encode_id(i) for i in as_id_list(ids)]
     if unique and len(set(keys)) != len(keys):
         seen: set[bytes] = set()
         for k in keys:

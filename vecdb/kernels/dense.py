@@ -163,7 +163,7 @@ def _distances_l2(Q, X, rows, out):
 _SCANS = {0: _scan_dot, 1: _scan_l2}
 _DISTANCES = {0: _distances_dot, 1: _distances_l2}
 # Below this many query-row-dimension products, threads cost more than they save.
-_PARALLEL_MIN_WORK = 4_000_000
+_PARALLEL_MIN_WORK = 2_000_000
 
 
 def _metric_code(metric: str) -> int:
@@ -213,18 +213,21 @@ def scan_topk(
     if threads <= 1 or work < _PARALLEL_MIN_WORK or nq == 0:
         hd, hi = run(queries, blocks)
     elif len(blocks) >= threads:
-        groups = _balanced_groups(blocks, threads)
-        futures = [executor().submit(run, queries, g) for g in groups]
-        wait(futures)
-        hd, hi = merge_heaps([f.result() for f in futures])
+        hd, hi = merge_heaps(_fan_out(run, [(queries, g) for g in _balanced_groups(blocks, threads)]))
     else:
         chunks = np.array_split(np.arange(nq), min(threads, nq))
-        futures = [executor().submit(run, queries[c], blocks) for c in chunks]
-        wait(futures)
-        parts = [f.result() for f in futures]
+        parts = _fan_out(run, [(queries[c], blocks) for c in chunks])
         hd = np.concatenate([p[0] for p in parts])
         hi = np.concatenate([p[1] for p in parts])
     return sort_heaps(hd, hi)
+
+
+def _fan_out(fn, arg_list: list[tuple]) -> list:
+    """fn(*args) for each args, the first on the calling thread (one hand-off fewer), the rest on the pool."""
+    futures = [executor().submit(fn, *args) for args in arg_list[1:]]
+    first = fn(*arg_list[0])
+    wait(futures)
+    return [first] + [f.result() for f in futures]
 
 
 def _balanced_groups(blocks: list, n: int) -> list[list]:

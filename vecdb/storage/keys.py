@@ -5,6 +5,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+import numpy as np
+
 _UID = struct.Struct(">I")
 _UID_ROW = struct.Struct(">II")
 ROW_VALUE = struct.Struct("<I")
@@ -21,6 +23,20 @@ def row_key(uid: int, row: int) -> bytes:
 
 def row_of_key(key) -> int:
     return _UID_ROW.unpack(bytes(key[:8]))[1]
+
+
+def row_keys(uid: int, first: int, n: int) -> list[bytes]:
+    """row_key(uid, r) for r in [first, first + n), built in one vectorised step."""
+    raw = np.empty((n, 2), ">u4")
+    raw[:, 0] = uid
+    raw[:, 1] = np.arange(first, first + n, dtype=np.uint32)
+    buf = raw.tobytes()
+    return [buf[i : i + 8] for i in range(0, 8 * n, 8)]
+
+
+def row_values(first: int, n: int) -> list[bytes]:
+    buf = np.arange(first, first + n, dtype="<u4").tobytes()
+    return [buf[i : i + 4] for i in range(0, 4 * n, 4)]
 
 
 def meta_key(uid: int, name: bytes) -> bytes:

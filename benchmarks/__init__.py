@@ -1,0 +1,1 @@
+"""vecdb benchmarks: `python -m benchmarks --help`."""
