@@ -163,3 +163,43 @@ def test_storage_full_at_max_map_size(tmp_path, rng):
         c.delete(list(range(500)))
         c.upsert(list(range(1000, 1400)), rng.normal(size=(400, 256)))  # freed pages are reused
         assert c.count() == 900
+
+
+def test_aliases_switch_atomically(db, rng):
+    a = db.create_collection("v1", vectors={"v": Dense(2)})
+    b = db.create_collection("v2", vectors={"v": Dense(2)})
+    a.upsert([1], [[1, 0]])
+    b.upsert([2], [[0, 1]])
+    db.set_alias("live", "v1")
+    assert db["live"].search("v", [1, 0], k=1).ids == [1]
+    db.set_alias("live", "v2")  # re-point: readers switch in one transaction
+    assert db["live"].search("v", [1, 0], k=1).ids == [2]
+    assert db.list_aliases() == {"live": "v2"}
+    with pytest.raises(vecdb.AlreadyExists):
+        db.set_alias("v1", "v2")
+    with pytest.raises(vecdb.AlreadyExists):
+        db.create_collection("live", vectors={"v": Dense(2)})
+    with pytest.raises(vecdb.NotFound):
+        db.set_alias("x", "nope")
+    db.drop_collection("v2")
+    assert db.list_aliases() == {}
+    with pytest.raises(vecdb.NotFound):
+        db["live"]
+    assert db.delete_alias("live") is False
+
+
+def test_backup_is_a_consistent_openable_copy(tmp_path, rng):
+    with vecdb.open(tmp_path / "db") as db:
+        c = db.create_collection("c", vectors={"v": Dense(4, "l2")}, payload={"g": "keyword"})
+        x = rng.normal(size=(100, 4)).astype(np.float32)
+        c.upsert(list(range(100)), x, [{"g": "a"}] * 100)
+        c.delete([0])
+        info = db.backup(tmp_path / "copy")
+        assert info["bytes"] > 0
+        with pytest.raises(vecdb.AlreadyExists):
+            db.backup(tmp_path / "copy")
+    with vecdb.open(tmp_path / "copy") as copy:
+        cc = copy["c"]
+        assert cc.count() == 99
+        assert cc.search("v", x[5], k=1).ids == [5]
+        assert cc.get([7])[0].payload == {"g": "a"}

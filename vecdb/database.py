@@ -17,6 +17,7 @@ from .storage.env import DEFAULT_MAX_MAP_SIZE, Env
 from .storage.keys import State, meta_key
 
 _COL = b"col/"
+_ALIAS = b"alias/"
 _NEXT_UID = b"next_uid"
 
 
@@ -93,6 +94,8 @@ class Database:
         catalog = self._env.db["catalog"]
 
         def tx(txn) -> dict[str, Any]:
+            if txn.get(_ALIAS + name.encode(), db=catalog) is not None:
+                raise AlreadyExists(f"{name!r} is an alias; delete the alias or choose another name")
             existing = self._descriptor(txn, name)
             if existing is not None:
                 if exist_ok and CollectionSchema.from_dict(existing["schema"]) == schema:
@@ -112,11 +115,17 @@ class Database:
         return self._collection(name, self._env.write(tx))
 
     def get_collection(self, name: str) -> Collection:
+        """The collection called `name`, or the one the alias `name` points to."""
         check_collection_name(name)
         with self._env.read() as txn:
             desc = self._descriptor(txn, name)
+            if desc is None:
+                target = txn.get(_ALIAS + name.encode(), db=self._env.db["catalog"])
+                if target is not None:
+                    name = bytes(target).decode()
+                    desc = self._descriptor(txn, name)
         if desc is None:
-            raise NotFound(f"no collection named {name!r}")
+            raise NotFound(f"no collection or alias named {name!r}")
         return self._collection(name, desc)
 
     __getitem__ = get_collection
@@ -147,14 +156,61 @@ class Database:
                 if missing_ok:
                     return False
                 raise NotFound(f"no collection named {name!r}")
-            txn.delete(_COL + name.encode(), db=self._env.db["catalog"])
+            catalog = self._env.db["catalog"]
+            txn.delete(_COL + name.encode(), db=catalog)
             drop_collection_data(txn, self._env.db, int(desc["uid"]))
+            with txn.cursor(db=catalog) as cur:
+                stale = [bytes(k) for k, v in cur if bytes(k).startswith(_ALIAS) and bytes(v) == name.encode()]
+            for key in stale:
+                txn.delete(key, db=catalog)
             return True
 
         dropped = self._env.write(tx)
         with self._lock:
             self._collections.pop(name, None)
         return dropped
+
+    # ------------------------------------------------------------------ aliases
+    def set_alias(self, alias: str, collection: str) -> None:
+        """Point `alias` at `collection` (creating or atomically re-pointing it): clients that search through the
+        alias switch to the new collection in one transaction, e.g. after a re-index into a fresh collection."""
+        check_collection_name(alias)
+        check_collection_name(collection)
+        catalog = self._env.db["catalog"]
+
+        def tx(txn) -> None:
+            if self._descriptor(txn, alias) is not None:
+                raise AlreadyExists(f"{alias!r} is a collection name; an alias cannot shadow it")
+            if self._descriptor(txn, collection) is None:
+                raise NotFound(f"no collection named {collection!r}")
+            txn.put(_ALIAS + alias.encode(), collection.encode(), db=catalog)
+
+        self._env.write(tx)
+
+    def delete_alias(self, alias: str) -> bool:
+        check_collection_name(alias)
+        return self._env.write(lambda txn: txn.delete(_ALIAS + alias.encode(), db=self._env.db["catalog"]))
+
+    def list_aliases(self) -> dict[str, str]:
+        out = {}
+        with self._env.read() as txn, txn.cursor(db=self._env.db["catalog"]) as cur:
+            if cur.set_range(_ALIAS):
+                for key, val in cur:
+                    key = bytes(key)
+                    if not key.startswith(_ALIAS):
+                        break
+                    out[key[len(_ALIAS) :].decode()] = bytes(val).decode()
+        return out
+
+    # ------------------------------------------------------------------ maintenance
+    def backup(self, path: str | os.PathLike) -> dict[str, Any]:
+        """Write a consistent, compacted copy of the whole database to the empty directory `path` while reads and
+        writes go on (one read snapshot). `vecdb.open(path)` opens the copy."""
+        path = os.fspath(path)
+        if os.path.exists(path) and os.listdir(path):
+            raise AlreadyExists(f"backup target {path} is not empty")
+        self._env.copy_to(path, compact=True)
+        return {"path": path, "bytes": os.path.getsize(os.path.join(path, "data.mdb"))}
 
     def stats(self) -> dict[str, Any]:
         return {**self._env.stat(), "collections": len(self.list_collections())}

@@ -1,0 +1,66 @@
+"""Index and search parameters: frozen dataclasses, validated once, mapped one-to-one to proto messages."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .errors import InvalidArgument
+
+MAX_EF = 100_000
+
+
+def _int_in(name: str, v: object, lo: int, hi: int) -> None:
+    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+        raise InvalidArgument(f"{name} must be an integer in [{lo}, {hi}], got {v!r}")
+
+
+@dataclass(frozen=True)
+class HNSWParams:
+    """The graph index of a dense field.
+
+    m: links per node on the upper layers (2*m on the base layer); ef_construction: beam width while building;
+    ef_search: default beam width of searches (None: chosen for recall@10 >= 0.95 on real data);
+    index_threshold: rows appended since the last index update that are scanned exactly at search time before an
+    upsert indexes them in its own transaction (bounds both ingest latency and the exact tail of a search);
+    seed: level assignment, so builds are reproducible.
+    """
+
+    m: int = 16
+    ef_construction: int = 200
+    ef_search: int | None = None
+    index_threshold: int = 10_000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _int_in("m", self.m, 2, 128)
+        _int_in("ef_construction", self.ef_construction, 1, MAX_EF)
+        if self.ef_search is not None:
+            _int_in("ef_search", self.ef_search, 1, MAX_EF)
+        _int_in("index_threshold", self.index_threshold, 0, 10_000_000)
+        _int_in("seed", self.seed, 0, 2**63 - 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "hnsw", **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> HNSWParams:
+        return cls(**{k: v for k, v in d.items() if k != "kind"})
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    """Per-query knobs. ef: beam width of the graph search (None: the field's default). exact: skip every index
+    and scan all (filtered) rows exactly."""
+
+    ef: int | None = None
+    exact: bool = False
+
+    def __post_init__(self) -> None:
+        if self.ef is not None:
+            _int_in("ef", self.ef, 1, MAX_EF)
+        if not isinstance(self.exact, bool):
+            raise InvalidArgument(f"exact must be a boolean, got {self.exact!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
