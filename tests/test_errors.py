@@ -125,7 +125,7 @@ def test_bad_schemas(db):
         db.create_collection("x", vectors={"v": Dense(2)}, payload={"a": "text"})
     with pytest.raises(InvalidArgument, match="vector field name"):
         db.create_collection("x", vectors={"bad name": Dense(2)})
-    with pytest.raises(vecdb.NotFound, match="no collection named 'nope'"):
+    with pytest.raises(vecdb.NotFound, match="no collection or alias named 'nope'"):
         db.get_collection("nope")
     assert db.list_collections() == ["dup"]
 
