@@ -1,0 +1,1 @@
+"""vecdb Python client SDK (issue 8 fills this package)."""

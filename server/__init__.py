@@ -1,0 +1,1 @@
+"""vecdb gRPC server (issue 8 fills this package)."""
