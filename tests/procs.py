@@ -36,11 +36,12 @@ def writer(path: str, start: int, size: int, churn: bool) -> None:
 
 
 def reader(path: str, seconds: float, size: int) -> None:
+    """Check snapshots until 30 checks over >= 5 distinct snapshots, or `seconds` (a slow machine gets time)."""
     db = vecdb.open(path, read_only=True)
     deadline = time.time() + seconds
     snapshots = set()
     checks = 0
-    while time.time() < deadline:
+    while time.time() < deadline and not (checks >= 30 and len(snapshots) >= 5):
         try:
             c = db["c"]
         except vecdb.NotFound:

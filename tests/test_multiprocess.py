@@ -73,11 +73,11 @@ def test_read_only_process_sees_consistent_snapshots(tmp_path):
     writer = _start("writer", path, "0", str(size), "churn")
     try:
         _wait_for_acks(writer, 1)
-        reader = _start("reader", path, "4", str(size))
+        reader = _start("reader", path, "60", str(size))
         out, _ = reader.communicate(timeout=120)
     finally:
         writer.kill()
         writer.wait()
     assert reader.returncode == 0, out
     _, checks, distinct = out.split()
-    assert int(checks) > 10 and int(distinct) > 3, f"the reader should have seen the writer progress: {out}"
+    assert int(checks) >= 30 and int(distinct) >= 5, f"the reader should have seen the writer progress: {out}"

@@ -17,6 +17,9 @@ import numpy as np
 from . import payload as payload_codec
 from .errors import InvalidArgument, NotFound, ResourceExhausted
 from .ids import PointId, decode_id, encode_id, encode_ids
+from .index.maintain import FieldState, IndexTxn, compact_field, index_rows
+from .index.runtime import FieldIndex, VectorCache
+from .params import SearchParams
 from .results import Hits, Point, ScrollPage
 from .schema import CollectionSchema
 from .storage import tombstones
@@ -41,11 +44,13 @@ class Collection:
         self.uid = uid
         self.schema = schema
         self._prefix = uid_prefix(uid)
-        self._columns = {
-            fname: BlockArray(uid, int(lay["slot"]), np.dtype(np.float32), f.dim, int(lay["block_rows"]))
-            for fname, f in schema.vectors.items()
-            for lay in [layout[fname]]
-        }
+        self._fields: dict[str, FieldState] = {}
+        for fname, f in schema.vectors.items():
+            slot = int(layout[fname]["slot"])
+            column = BlockArray(uid, slot, np.dtype(np.float32), f.dim, int(layout[fname]["block_rows"]))
+            index = FieldIndex(uid, slot, f) if f.index is not None else None
+            self._fields[fname] = FieldState(fname, f, column, VectorCache(column), index)
+        self._columns = {name: fs.column for name, fs in self._fields.items()}
         self._cache_lock = threading.Lock()
         self._live_cache: tuple[tuple[int, int], np.ndarray] | None = None
 
@@ -131,8 +136,11 @@ class Collection:
         pays = self._prepare_payloads(payloads, keys)
         t = self._t
 
+        itx = IndexTxn(list(self._fields.values()))
+
         def tx(txn) -> int:
             st = self._state(txn)
+            itx.begin_attempt(st)
             first = st.next_row
             if first + n > MAX_ROWS:
                 raise ResourceExhausted(f"collection {self.name!r} ran out of row ids: call compact()")
@@ -148,10 +156,17 @@ class Collection:
             self._forget_rows(txn, dead)
             for name, arr in vecs.items():
                 self._columns[name].write_rows(txn, t["block"], first, arr)
-            self._put_state(txn, State(first + n, st.live + n - len(dead), st.generation + 1, st.epoch))
+            new = State(first + n, st.live + n - len(dead), st.generation + 1, st.epoch)
+            self._put_state(txn, new)
+            for fs in self._fields.values():
+                if fs.index is not None:
+                    meta = fs.index.store.meta(txn, t["aux"])
+                    if new.next_row - meta.n_indexed >= fs.field.index.index_threshold:
+                        index_rows(txn, t, fs, new, new.next_row, itx)
             return n
 
-        return self._env.write(tx)
+        with itx:
+            return self._env.write(tx)
 
     def _forget_rows(self, txn, rows: list[int]) -> None:
         t = self._t
@@ -163,6 +178,47 @@ class Collection:
 
     def _put_state(self, txn, st: State) -> None:
         txn.put(meta_key(self.uid, _STATE), st.pack(), db=self._t["meta"])
+
+    def build_index(self, field: str | None = None, *, progress: bool | None = None, chunk: int = 100_000) -> int:
+        """Index every row not yet in the graph of `field` (all indexed fields if None), in transactions of
+        `chunk` rows (each durable on its own, so a crash loses at most the chunk in progress). Returns the
+        number of rows indexed."""
+        from tqdm.auto import tqdm
+
+        names = [field] if field is not None else [n for n, fs in self._fields.items() if fs.index is not None]
+        for name in names:
+            self.schema.field(name)
+            if self._fields[name].index is None:
+                raise InvalidArgument(f"vector field {name!r} has no index (it was created with index=None)")
+        show = sys.stderr.isatty() if progress is None else progress
+        t = self._t
+        total = 0
+        for name in names:
+            fs = self._fields[name]
+            with self._env.read() as txn:
+                st = self._state(txn)
+                pending = st.next_row - fs.index.store.meta(txn, t["aux"]).n_indexed
+            bar = tqdm(total=max(pending, 0), desc=f"index {self.name}.{name}", unit="row", disable=not show)
+            while True:
+                itx = IndexTxn([fs])
+
+                def tx(txn, fs=fs, itx=itx, bar=bar) -> int:
+                    st = self._state(txn)
+                    itx.begin_attempt(st)
+                    start = fs.index.store.meta(txn, t["aux"]).n_indexed
+                    if start >= st.next_row:
+                        return 0
+                    upto = min(st.next_row, start + chunk)
+                    index_rows(txn, t, fs, st, upto, itx, progress=bar)
+                    return upto - start
+
+                with itx:
+                    done = self._env.write(tx)
+                if not done:
+                    break
+                total += done
+            bar.close()
+        return total
 
     def delete(self, ids: object) -> int:
         """Delete points by id (unknown ids are ignored). Returns how many were deleted."""
@@ -252,12 +308,20 @@ class Collection:
         queries: object,
         k: int = 10,
         *,
+        params: SearchParams | None = None,
         with_payload: bool = True,
     ) -> Hits | list[Hits]:
-        """The k nearest points to each query. A 1-D query gives one Hits; a matrix gives a list of Hits."""
-        from .kernels.dense import scan_topk, to_scores
+        """The k nearest points to each query. A 1-D query gives one Hits; a matrix gives a list of Hits.
+
+        Indexed fields are searched through the HNSW graph (rows not yet indexed are scanned exactly and merged);
+        params=SearchParams(ef=..., exact=True) sets the beam width or forces the exact scan. Each Hits.explain
+        tells which path ran and how many distances it computed.
+        """
+        from .kernels.dense import to_scores
+        from .search import dense_search
 
         f = self.schema.field(field)
+        params = _check_params(params)
         q, single = prepare_queries(f, queries)
         if q.shape[0] > MAX_QUERIES:
             raise ResourceExhausted(f"{q.shape[0]} queries in one call; the limit is {MAX_QUERIES}")
@@ -267,13 +331,11 @@ class Collection:
             if k > st.live:
                 raise InvalidArgument(f"k={k} exceeds the {st.live} points in collection {self.name!r}")
             allowed = self._live(txn, st)
-            blocks = self._columns[field].views(txn, self._t["block"], st.next_row)
-            dist, rows = scan_topk(q, blocks, allowed, k, f.metric)
-            explain = {"path": "exact_scan", "distances_computed": int(st.live)}
-            hits = self._hits(txn, to_scores(dist, f.metric), rows, with_payload, explain)
+            found = dense_search(txn, self._t, self._fields[field], st, q, k, params, allowed, st.live)
+            hits = self._hits(txn, to_scores(found.dist, f.metric), found.rows, with_payload, found.explain)
         return hits[0] if single else hits
 
-    def _hits(self, txn, scores: np.ndarray, rows: np.ndarray, with_payload: bool, explain: dict) -> list[Hits]:
+    def _hits(self, txn, scores: np.ndarray, rows: np.ndarray, with_payload: bool, explain: list[dict]) -> list[Hits]:
         t = self._t
         out = []
         for qi in range(rows.shape[0]):
@@ -286,7 +348,7 @@ class Collection:
                 ids.append(decode_id(txn.get(rk, db=t["row2id"])))
                 if with_payload:
                     pays.append(payload_codec.decode(txn.get(rk, db=t["payload"])))
-            out.append(Hits(ids, scores[qi][valid].copy(), pays, dict(explain)))
+            out.append(Hits(ids, scores[qi][valid].copy(), pays, explain[qi]))
         return out
 
     # ------------------------------------------------------------------ maintenance
@@ -297,56 +359,52 @@ class Collection:
         t = self._t
         show = sys.stderr.isatty() if progress is None else progress
 
+        itx = IndexTxn(list(self._fields.values()))
+
         def tx(txn) -> dict[str, int]:
             st = self._state(txn)
+            itx.begin_attempt(st)
             live = tombstones.live_mask(txn, t["tomb"], self.uid, st.next_row)
             keep = np.flatnonzero(live)
             result = {"rows_before": st.next_row, "rows_after": int(keep.size), "reclaimed": st.next_row - keep.size}
             if keep.size == st.next_row:
                 return result
-            for col in self._columns.values():
-                pos = 0
-                for first, view in tqdm(
-                    col.views(txn, t["block"], st.next_row), desc=f"compact {self.name}", disable=not show, leave=False
-                ):
-                    rows = keep[(keep >= first) & (keep < first + view.shape[0])] - first
-                    data = np.array(view[rows])  # copy: the writes below may reuse the pages behind `view`
-                    col.write_rows(txn, t["block"], pos, data)
-                    pos += data.shape[0]
-                self._truncate(txn, col, pos)
-            for new, old in enumerate(keep.tolist()):
-                if new == old:
+            new = State(int(keep.size), st.live, st.generation + 1, st.epoch + 1)
+            for fs in tqdm(self._fields.values(), desc=f"compact {self.name}", disable=not show, leave=False):
+                compact_field(txn, t, fs, st, keep, new, itx)
+            for new_row, old_row in enumerate(keep.tolist()):
+                if new_row == old_row:
                     continue
-                ok, nk = row_key(self.uid, old), row_key(self.uid, new)
+                ok, nk = row_key(self.uid, old_row), row_key(self.uid, new_row)
                 key = bytes(txn.get(ok, db=t["row2id"]))
                 txn.delete(ok, db=t["row2id"])
                 txn.put(nk, key, db=t["row2id"])
-                txn.put(self._prefix + key, ROW_VALUE.pack(new), db=t["id2row"])
+                txn.put(self._prefix + key, ROW_VALUE.pack(new_row), db=t["id2row"])
                 pay = txn.get(ok, db=t["payload"])
                 if pay is not None:
                     pay = bytes(pay)
                     txn.delete(ok, db=t["payload"])
                     txn.put(nk, pay, db=t["payload"])
             tombstones.clear(txn, t["tomb"], self.uid)
-            self._put_state(txn, State(int(keep.size), st.live, st.generation + 1, st.epoch + 1))
+            self._put_state(txn, new)
             return result
 
-        return self._env.write(tx)
-
-    def _truncate(self, txn, col: BlockArray, n_rows: int) -> None:
-        db = self._t["block"]
-        last_block, rem = divmod(n_rows, col.block_rows)
-        if rem:
-            buf = txn.get(col.key(last_block), db=db)
-            txn.put(col.key(last_block), bytes(buf[: rem * col.row_bytes]), db=db)
-            last_block += 1
-        delete_prefix(txn, db, col.prefix(), start=col.key(last_block))
+        with itx:
+            return self._env.write(tx)
 
 
 def drop_collection_data(txn, tables: Mapping, uid: int) -> None:
     prefix = uid_prefix(uid)
     for name in ("meta", "id2row", "row2id", "payload", "tomb", "block", "aux"):
         delete_prefix(txn, tables[name], prefix)
+
+
+def _check_params(params: object) -> SearchParams:
+    if params is None:
+        return SearchParams()
+    if not isinstance(params, SearchParams):
+        raise InvalidArgument(f"params must be SearchParams(...), got {type(params).__name__}")
+    return params
 
 
 def _check_k(k: object) -> None:

@@ -45,7 +45,12 @@ class HNSWParams:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> HNSWParams:
-        return cls(**{k: v for k, v in d.items() if k != "kind"})
+        if d.get("kind", "hnsw") != "hnsw":
+            raise InvalidArgument(f"unknown index kind {d.get('kind')!r}")
+        try:
+            return cls(**{k: v for k, v in d.items() if k != "kind"})
+        except TypeError as e:
+            raise InvalidArgument(f"bad index parameters {dict(d)!r}: {e}") from None
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from .errors import InvalidArgument
+from .params import HNSWParams
 
 METRICS = ("cosine", "dot", "l2")
 MAX_DIM = 65_536
@@ -40,10 +41,16 @@ def check_collection_name(name: object) -> str:
 
 @dataclass(frozen=True)
 class Dense:
-    """A dense float vector field: `dim` float32 values compared by `metric` (cosine, dot or l2)."""
+    """A dense float vector field: `dim` float32 values compared by `metric` (cosine, dot or l2).
+
+    index: the HNSW graph maintained for the field (None: exact search only). Rows are indexed by the upsert that
+    brings the unindexed tail to `index.index_threshold` rows, or by Collection.build_index(); until then they
+    are scanned exactly, so results never miss a point.
+    """
 
     dim: int
     metric: str = "cosine"
+    index: HNSWParams | None = HNSWParams()
 
     kind = "dense"
 
@@ -52,13 +59,22 @@ class Dense:
             raise InvalidArgument(f"Dense dim must be an integer in [1, {MAX_DIM}], got {self.dim!r}")
         if self.metric not in METRICS:
             raise InvalidArgument(f"unknown metric {self.metric!r}: choose one of {', '.join(METRICS)}")
+        if isinstance(self.index, Mapping):
+            object.__setattr__(self, "index", HNSWParams.from_dict(self.index))
+        if self.index is not None and not isinstance(self.index, HNSWParams):
+            raise InvalidArgument(f"index must be HNSWParams(...) or None, got {self.index!r}")
 
     @property
     def row_bytes(self) -> int:
         return 4 * self.dim
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "dim": self.dim, "metric": self.metric}
+        return {
+            "kind": self.kind,
+            "dim": self.dim,
+            "metric": self.metric,
+            "index": self.index.to_dict() if self.index is not None else None,
+        }
 
 
 class PayloadType(StrEnum):

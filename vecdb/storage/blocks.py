@@ -53,11 +53,11 @@ class BlockArray:
             raise CorruptDatabase(f"block {block} of slot {self.slot} has {len(buf)} bytes, not a whole row count")
         return np.frombuffer(buf, dtype=self.dtype).reshape(-1, self.width)
 
-    def views(self, txn: lmdb.Transaction, db, n_rows: int) -> list[tuple[int, np.ndarray]]:
-        """(first_row, array) per block covering rows [0, n_rows); arrays are zero-copy when txn has buffers=True
-        and are valid only while txn is open."""
+    def views(self, txn: lmdb.Transaction, db, n_rows: int, start: int = 0) -> list[tuple[int, np.ndarray]]:
+        """(first_row, array) per block covering rows [start, n_rows) (whole blocks: the first may begin before
+        start); arrays are zero-copy when txn has buffers=True and are valid only while txn is open."""
         out = []
-        for b in range((n_rows + self.block_rows - 1) // self.block_rows):
+        for b in range(start // self.block_rows, (n_rows + self.block_rows - 1) // self.block_rows):
             buf = txn.get(self.key(b), db=db)
             first = b * self.block_rows
             want = min(self.block_rows, n_rows - first)
@@ -110,6 +110,16 @@ class BlockArray:
                 value = data[pos : pos + take].tobytes() + tail
             txn.put(key, value, db=db)
             pos += take
+
+    def truncate(self, txn: lmdb.Transaction, db, n_rows: int) -> None:
+        """Drop rows >= n_rows (blocks after the last one, and the tail of the last one)."""
+        last_block, rem = divmod(n_rows, self.block_rows)
+        if rem:
+            buf = txn.get(self.key(last_block), db=db)
+            if buf is not None and len(buf) > rem * self.row_bytes:
+                txn.put(self.key(last_block), bytes(buf[: rem * self.row_bytes]), db=db)
+            last_block += 1
+        delete_prefix(txn, db, self.prefix(), start=self.key(last_block))
 
     def delete_all(self, txn: lmdb.Transaction, db) -> None:
         delete_prefix(txn, db, self.prefix())

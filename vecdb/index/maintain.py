@@ -1,0 +1,115 @@
+"""Graph maintenance inside write transactions: indexing pending rows, and repair at compaction.
+
+The in-memory graph is mutated while the transaction is open; `IndexTxn` makes that safe: the field lock is held
+until commit, a failed or retried transaction throws the mutated graph away (the next user reloads it from LMDB),
+and the vector cache forgets rows the failed transaction had added.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..schema import Dense
+from ..storage import tombstones
+from ..storage.blocks import BlockArray
+from ..storage.keys import State
+from .runtime import FieldIndex, VectorCache
+from .store import GraphMeta
+
+
+@dataclass
+class FieldState:
+    """Everything a collection keeps per vector field in this process."""
+
+    name: str
+    field: Dense
+    column: BlockArray
+    vectors: VectorCache
+    index: FieldIndex | None
+
+
+@dataclass
+class IndexTxn:
+    """Bookkeeping for one write transaction that may mutate graphs (use as a context manager around
+    Env.write)."""
+
+    fields: list[FieldState]
+    mutated: list[FieldState] = field(default_factory=list)  # graphs changed in memory by this attempt
+    on_commit: list = field(default_factory=list)  # callables run after a successful commit
+    rows_before: int | None = None
+    _stack: ExitStack | None = None
+
+    def __enter__(self) -> IndexTxn:
+        self._stack = ExitStack()
+        for fs in self.fields:
+            if fs.index is not None:
+                self._stack.enter_context(fs.index.lock)
+        return self
+
+    def begin_attempt(self, st: State) -> None:
+        """Called at the start of every (re)try of the transaction function: undo what a failed try left."""
+        self._rollback()
+        self.on_commit.clear()
+        self.rows_before = st.next_row
+
+    def _rollback(self) -> None:
+        for fs in self.mutated:
+            fs.index.discard()
+        self.mutated.clear()
+        if self.rows_before is not None:
+            for fs in self.fields:
+                fs.vectors.truncate(self.rows_before)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                for fn in self.on_commit:
+                    fn()
+            else:
+                self._rollback()
+        finally:
+            self._stack.close()
+
+
+def index_rows(txn, tables, fs: FieldState, st: State, upto: int, itx: IndexTxn, progress=None) -> GraphMeta:
+    """Link rows [watermark, upto) of field fs into its graph, in transaction txn; returns the new meta."""
+    idx = fs.index
+    aux, blocks = tables["aux"], tables["block"]
+    meta = idx.store.meta(txn, aux)
+    g = idx.for_write(txn, aux, blocks, meta, capacity=st.next_row)
+    x = fs.vectors.get(txn, blocks, st)
+    live = tombstones.live_mask(txn, tables["tomb"], fs.column.uid, upto)
+    rows = np.flatnonzero(live[meta.n_indexed : upto]) + meta.n_indexed
+    itx.mutated.append(fs)  # from here on the in-memory graph differs from LMDB until commit
+    changes = g.insert(rows, x, epoch=st.epoch, progress=progress)
+    g.n_indexed = max(g.n_indexed, upto)
+    new_meta = idx.store.save(txn, aux, blocks, g, changes, meta)
+    itx.on_commit.append(lambda: idx.committed(new_meta))
+    return new_meta
+
+
+def pending_rows(txn, tables, fs: FieldState, st: State) -> int:
+    return st.next_row - fs.index.store.meta(txn, tables["aux"]).n_indexed
+
+
+def compact_field(txn, tables, fs: FieldState, old: State, keep: np.ndarray, new: State, itx: IndexTxn) -> None:
+    """Renumber the rows of one field to `keep` (ascending old rows): rewrite its vector blocks and, for an indexed
+    field, store the graph repaired around deleted nodes. After commit the caches hold the new epoch."""
+    blocks = tables["block"]
+    x_old = fs.vectors.get(txn, blocks, old)
+    kept = np.ascontiguousarray(x_old[keep])
+    fs.column.write_rows(txn, blocks, 0, kept)
+    fs.column.truncate(txn, blocks, kept.shape[0])
+    itx.on_commit.append(lambda: fs.vectors.install(kept, new.epoch))
+    if fs.index is None:
+        return
+    idx = fs.index
+    aux = tables["aux"]
+    meta = idx.store.meta(txn, aux)
+    g = idx.for_write(txn, aux, blocks, meta, capacity=old.next_row)
+    new_g = g.remapped(keep, x_old)
+    new_meta = idx.store.rewrite(txn, aux, blocks, new_g, version=meta.version + 1, epoch=new.epoch)
+    itx.on_commit.append(lambda: idx.replace(new_g, new_meta))
