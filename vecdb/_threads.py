@@ -14,11 +14,14 @@ _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
 
 
+_CPUS = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
 def n_threads() -> int:
+    """Threads for one kernel call: VECDB_THREADS if set (read each call so tests and benchmarks can change it),
+    else the CPUs this process may use."""
     env = os.environ.get("VECDB_THREADS")
-    if env:
-        return max(1, int(env))
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+    return max(1, int(env)) if env else _CPUS
 
 
 def executor() -> ThreadPoolExecutor:

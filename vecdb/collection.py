@@ -16,20 +16,23 @@ import numpy as np
 
 from . import payload as payload_codec
 from .errors import InvalidArgument, NotFound, ResourceExhausted
-from .ids import PointId, decode_id, encode_id, encode_ids
+from .ids import STR_SENTINEL, PointId, decode_id, encode_id, encode_ids, id_values
 from .index.maintain import FieldState, IndexTxn, compact_field, index_rows
 from .index.runtime import FieldIndex, VectorCache
+from .kernels.dense import to_scores
 from .params import SearchParams
 from .results import Hits, Point, ScrollPage
 from .schema import CollectionSchema
+from .search import dense_search
 from .storage import tombstones
-from .storage.blocks import BlockArray, delete_prefix
+from .storage.blocks import BlockArray, block_rows_for, delete_prefix
 from .storage.keys import MAX_ROWS, ROW_VALUE, State, meta_key, row_key, row_keys, row_values, uid_prefix
 from .vectors import prepare, prepare_queries
 
 if TYPE_CHECKING:
     from .database import Database
 
+ID_SLOT = 900  # block slot of the id column (vector fields use 0.., graphs 1000..)
 MAX_K = 10_000
 MAX_QUERIES = 10_000
 _STATE = b"state"
@@ -51,6 +54,8 @@ class Collection:
             index = FieldIndex(uid, slot, f) if f.index is not None else None
             self._fields[fname] = FieldState(fname, f, column, VectorCache(column), index)
         self._columns = {name: fs.column for name, fs in self._fields.items()}
+        self._idcol = BlockArray(uid, ID_SLOT, np.dtype(np.uint64), 1, block_rows_for(8))
+        self._ids = VectorCache(self._idcol)
         self._cache_lock = threading.Lock()
         self._live_cache: tuple[tuple[int, int], np.ndarray] | None = None
 
@@ -134,9 +139,9 @@ class Collection:
             return 0
         vecs = self._prepare_vectors(vectors, n)
         pays = self._prepare_payloads(payloads, keys)
+        idvals = id_values(keys)
         t = self._t
-
-        itx = IndexTxn(list(self._fields.values()))
+        itx = IndexTxn(list(self._fields.values()), extra_caches=[self._ids])
 
         def tx(txn) -> int:
             st = self._state(txn)
@@ -156,6 +161,7 @@ class Collection:
             self._forget_rows(txn, dead)
             for name, arr in vecs.items():
                 self._columns[name].write_rows(txn, t["block"], first, arr)
+            self._idcol.write_rows(txn, t["block"], first, idvals)
             new = State(first + n, st.live + n - len(dead), st.generation + 1, st.epoch)
             self._put_state(txn, new)
             for fs in self._fields.values():
@@ -200,7 +206,7 @@ class Collection:
                 pending = st.next_row - fs.index.store.meta(txn, t["aux"]).n_indexed
             bar = tqdm(total=max(pending, 0), desc=f"index {self.name}.{name}", unit="row", disable=not show)
             while True:
-                itx = IndexTxn([fs])
+                itx = IndexTxn([fs], extra_caches=[self._ids])
 
                 def tx(txn, fs=fs, itx=itx, bar=bar) -> int:
                     st = self._state(txn)
@@ -317,11 +323,11 @@ class Collection:
         params=SearchParams(ef=..., exact=True) sets the beam width or forces the exact scan. Each Hits.explain
         tells which path ran and how many distances it computed.
         """
-        from .kernels.dense import to_scores
-        from .search import dense_search
-
-        f = self.schema.field(field)
-        params = _check_params(params)
+        fs = self._fields.get(field)
+        if fs is None:
+            self.schema.field(field)  # raises the clear error
+        f = fs.field
+        params = _DEFAULT_PARAMS if params is None else _check_params(params)
         q, single = prepare_queries(f, queries)
         if q.shape[0] > MAX_QUERIES:
             raise ResourceExhausted(f"{q.shape[0]} queries in one call; the limit is {MAX_QUERIES}")
@@ -331,24 +337,31 @@ class Collection:
             if k > st.live:
                 raise InvalidArgument(f"k={k} exceeds the {st.live} points in collection {self.name!r}")
             allowed = self._live(txn, st)
-            found = dense_search(txn, self._t, self._fields[field], st, q, k, params, allowed, st.live)
-            hits = self._hits(txn, to_scores(found.dist, f.metric), found.rows, with_payload, found.explain)
+            found = dense_search(txn, self._t, fs, st, q, k, params, allowed, st.live)
+            hits = self._hits(txn, st, to_scores(found.dist, f.metric), found.rows, with_payload, found.explain)
         return hits[0] if single else hits
 
-    def _hits(self, txn, scores: np.ndarray, rows: np.ndarray, with_payload: bool, explain: list[dict]) -> list[Hits]:
+    def _hits(
+        self, txn, st: State, scores: np.ndarray, rows: np.ndarray, with_payload: bool, explain: list[dict]
+    ) -> list[Hits]:
         t = self._t
+        idcol = self._ids.get(txn, t["block"], st)[:, 0]
         out = []
         for qi in range(rows.shape[0]):
-            valid = rows[qi] >= 0
-            rr = rows[qi][valid].tolist()
-            ids = []
-            pays = [] if with_payload else None
-            for r in rr:
-                rk = row_key(self.uid, r)
-                ids.append(decode_id(txn.get(rk, db=t["row2id"])))
-                if with_payload:
-                    pays.append(payload_codec.decode(txn.get(rk, db=t["payload"])))
-            out.append(Hits(ids, scores[qi][valid].copy(), pays, explain[qi]))
+            r = rows[qi]
+            sc = scores[qi]
+            if r.size and r[-1] < 0:  # padding (-1) sits at the end
+                n = int(np.argmax(r < 0))
+                r, sc = r[:n], sc[:n]
+            vals = idcol[r]
+            ids = vals.tolist()
+            if vals.size and vals.max() == STR_SENTINEL:  # string ids live in the row -> id table
+                for j in np.flatnonzero(vals == STR_SENTINEL).tolist():
+                    ids[j] = decode_id(txn.get(row_key(self.uid, int(r[j])), db=t["row2id"]))
+            pays = None
+            if with_payload:
+                pays = [payload_codec.decode(txn.get(row_key(self.uid, int(x)), db=t["payload"])) for x in r]
+            out.append(Hits(ids, sc, pays, explain[qi]))
         return out
 
     # ------------------------------------------------------------------ maintenance
@@ -359,7 +372,7 @@ class Collection:
         t = self._t
         show = sys.stderr.isatty() if progress is None else progress
 
-        itx = IndexTxn(list(self._fields.values()))
+        itx = IndexTxn(list(self._fields.values()), extra_caches=[self._ids])
 
         def tx(txn) -> dict[str, int]:
             st = self._state(txn)
@@ -372,6 +385,10 @@ class Collection:
             new = State(int(keep.size), st.live, st.generation + 1, st.epoch + 1)
             for fs in tqdm(self._fields.values(), desc=f"compact {self.name}", disable=not show, leave=False):
                 compact_field(txn, t, fs, st, keep, new, itx)
+            ids_kept = np.ascontiguousarray(self._ids.get(txn, t["block"], st)[keep])
+            self._idcol.write_rows(txn, t["block"], 0, ids_kept)
+            self._idcol.truncate(txn, t["block"], int(keep.size))
+            itx.on_commit.append(lambda: self._ids.install(ids_kept, new.epoch))
             for new_row, old_row in enumerate(keep.tolist()):
                 if new_row == old_row:
                     continue
@@ -399,15 +416,18 @@ def drop_collection_data(txn, tables: Mapping, uid: int) -> None:
         delete_prefix(txn, tables[name], prefix)
 
 
+_DEFAULT_PARAMS = SearchParams()
+
+
 def _check_params(params: object) -> SearchParams:
-    if params is None:
-        return SearchParams()
     if not isinstance(params, SearchParams):
         raise InvalidArgument(f"params must be SearchParams(...), got {type(params).__name__}")
     return params
 
 
 def _check_k(k: object) -> None:
+    if type(k) is int and 1 <= k <= MAX_K:
+        return
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
         raise InvalidArgument(f"k must be an integer, got {k!r}")
     if not 1 <= k <= MAX_K:

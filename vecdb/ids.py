@@ -100,3 +100,17 @@ def encode_ids(ids: object, *, unique: bool) -> list[bytes]:
                 raise InvalidArgument(f"duplicate id {decode_id(k)!r} in one batch: each id may appear once")
             seen.add(k)
     return keys
+
+
+STR_SENTINEL = np.uint64(2**64 - 1)
+
+
+def id_values(keys: list[bytes]) -> np.ndarray:
+    """The id column of a batch: the integer of each integer id, STR_SENTINEL for string ids (and for the integer
+    2**64-1 itself), which readers then look up in the row -> id table."""
+    out = np.full(len(keys), STR_SENTINEL, np.uint64)
+    ints = [i for i, k in enumerate(keys) if len(k) == 9 and k[0] == 0]
+    if ints:
+        raw = np.frombuffer(b"".join(keys[i] for i in ints), np.uint8).reshape(-1, 9)[:, 1:]
+        out[ints] = np.ascontiguousarray(raw).view(">u8").ravel().astype(np.uint64)
+    return out

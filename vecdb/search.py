@@ -77,7 +77,8 @@ def dense_search(
         }
         for nd in ndist
     ]
-    short = np.flatnonzero((rows >= 0).sum(axis=1) < min(k, n_allowed))
+    want = min(k, n_allowed)
+    short = np.flatnonzero(rows[:, want - 1] < 0) if want else np.empty(0, np.int64)
     if short.size:
         views = fs.column.views(txn, blocks, st.next_row)
         edist, erows = scan_topk(q[short], views, allowed, k, metric)

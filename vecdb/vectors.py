@@ -45,6 +45,22 @@ def prepare(field: Dense, x: object, what: str, *, n: int | None = None) -> np.n
 
 def prepare_queries(field: Dense, q: object) -> tuple[np.ndarray, bool]:
     """(queries as a matrix, whether a single 1-D query was given)."""
+    if (
+        type(q) is np.ndarray
+        and q.dtype == np.float32
+        and q.ndim in (1, 2)
+        and q.shape[-1] == field.dim
+        and q.size
+        and np.isfinite(q).all()
+    ):  # fast path: already what the kernels take (the common case for a server or a loop of queries)
+        single = q.ndim == 1
+        q2 = q.reshape(1, -1) if single else q
+        if field.metric == "cosine":
+            norms = np.sqrt(np.einsum("ij,ij->i", q2, q2))
+            if (norms == 0).any():
+                raise InvalidArgument(f"query row {int(np.argmax(norms == 0))} is a zero vector, which has no cosine")
+            q2 = q2 / norms[:, None]
+        return np.ascontiguousarray(q2), single
     try:
         single = np.ndim(q) == 1
     except ValueError:  # ragged nested lists: prepare() reports them

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import threading
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,7 +19,6 @@ from .._threads import n_threads
 from ..kernels import graph as gk
 from ..kernels.dense import _fan_out
 from ..params import HNSWParams
-from ..storage.env import _RWLock
 
 MAX_LEVEL = 15
 _GOLDEN = 0x9E3779B97F4A7C15
@@ -63,10 +61,10 @@ class Graph:
         self.max_level = -1
         self.n_indexed = 0  # rows [0, n_indexed) have been through insert (dead rows included, unlinked)
         self.n_linked = 0  # nodes actually linked (sizes insert batches: at most 1/8 of the graph at a time)
-        self.lock = _RWLock()  # searches share it; applying links and growing arrays take it exclusively
-        self._visited_lock = threading.Lock()
-        self._visited: list[np.ndarray] = []
-        self._tags: dict[int, int] = {}
+        # Readers take no lock. A writer (one at a time) only ever stores valid node ids into lists and replaces
+        # arrays wholesale when growing them, so a concurrent reader sees old or new lists, never garbage, and it
+        # ignores nodes >= its snapshot's watermark.
+        self._tls = threading.local()
 
     # ------------------------------------------------------------------ capacity and scratch
     @property
@@ -83,36 +81,23 @@ class Graph:
         levels[: self.capacity] = self.levels
         slots = np.full(cap, -1, np.int32)
         slots[: self.capacity] = self.upper_slot
-        with self.lock.exclusive():
-            self.links0, self.levels, self.upper_slot = links0, levels, slots
+        self.links0, self.levels, self.upper_slot = links0, levels, slots
 
     def _new_slots(self, nodes: np.ndarray, levels: np.ndarray) -> None:
         need = self.n_slots + len(nodes)
         if need > self.links_up.shape[0]:
             grown = np.zeros((max(need, int(self.links_up.shape[0] * 1.5) + 1), MAX_LEVEL, self.m + 1), np.int32)
             grown[: self.n_slots] = self.links_up[: self.n_slots]
-            with self.lock.exclusive():
-                self.links_up = grown
+            self.links_up = grown
         self.upper_slot[nodes] = np.arange(self.n_slots, need, dtype=np.int32)
         self.n_slots = need
 
-    @contextmanager
-    def visited(self):
-        """A per-call visited-tag array (uint16) with its last tag, returned to a pool afterwards."""
-        with self._visited_lock:
-            arr = self._visited.pop() if self._visited else None
-        if arr is None or arr.shape[0] < self.capacity:
-            arr = np.zeros(self.capacity, np.uint16)
-            tag = 0
-        else:
-            tag = self._tags.get(id(arr), 0)
-        box = [arr, tag]
-        try:
-            yield box
-        finally:
-            with self._visited_lock:
-                self._tags[id(box[0])] = box[1]
-                self._visited.append(box[0])
+    def visited(self) -> list:
+        """This thread's visited-tag scratch [uint16 array, last tag] (grown with the graph)."""
+        box = getattr(self._tls, "box", None)
+        if box is None or box[0].shape[0] < self.capacity:
+            box = self._tls.box = [np.zeros(self.capacity, np.uint16), 0]
+        return box
 
     # ------------------------------------------------------------------ search
     def search(
@@ -126,33 +111,18 @@ class Graph:
         n_visible = min(n_visible, self.n_indexed)
 
         def run(lo: int, hi: int) -> None:
-            with self.lock.shared(), self.visited() as vis:
-                vis[1] = gk.search_batch(
-                    q[lo:hi],
-                    x,
-                    self.links0,
-                    self.links_up,
-                    self.upper_slot,
-                    self.ep,
-                    self.max_level,
-                    ef,
-                    allowed,
-                    n_visible,
-                    self.metric,
-                    vis[0],
-                    vis[1],
-                    out_d[lo:hi],
-                    out_i[lo:hi],
-                    ndist[lo:hi],
-                )
+            vis = self.visited()
+            vis[1] = gk.search_batch(q[lo:hi], x, self.links0, self.links_up, self.upper_slot, self.ep,
+                                     self.max_level, ef, allowed, n_visible, self.metric, vis[0], vis[1],
+                                     out_d[lo:hi], out_i[lo:hi], ndist[lo:hi])  # fmt: skip
 
-        threads = min(n_threads(), nq)
+        threads = 1 if nq == 1 else min(n_threads(), nq)
         if threads <= 1:
             run(0, nq)
         else:
             bounds = np.linspace(0, nq, threads + 1).astype(int)
             _fan_out(run, [(int(bounds[t]), int(bounds[t + 1])) for t in range(threads)])
-        return out_d, out_i.astype(np.int64), ndist
+        return out_d, out_i, ndist
 
     # ------------------------------------------------------------------ insert
     def insert(self, rows: np.ndarray, x: np.ndarray, *, epoch: int, progress=None) -> Changes:
@@ -187,25 +157,10 @@ class Graph:
         ep, max_level = self.ep, self.max_level
 
         def phase_a(lo: int, hi: int) -> None:
-            with self.lock.shared(), self.visited() as vis:
-                vis[1] = gk.insert_candidates(
-                    nodes32[lo:hi],
-                    levels[lo:hi],
-                    x,
-                    self.links0,
-                    self.links_up,
-                    self.upper_slot,
-                    ep,
-                    max_level,
-                    efc,
-                    n_visible,
-                    self.metric,
-                    vis[0],
-                    vis[1],
-                    cand_d[lo:hi],
-                    cand_i[lo:hi],
-                    cand_n[lo:hi],
-                )
+            vis = self.visited()
+            vis[1] = gk.insert_candidates(nodes32[lo:hi], levels[lo:hi], x, self.links0, self.links_up,
+                                          self.upper_slot, ep, max_level, efc, n_visible, self.metric, vis[0],
+                                          vis[1], cand_d[lo:hi], cand_i[lo:hi], cand_n[lo:hi])  # fmt: skip
 
         self._parallel(phase_a, b)
         fwd = np.zeros((b, n_levels, self.m + 1), np.int32)
@@ -267,16 +222,13 @@ class Graph:
                 )
 
         self._parallel(phase_b2, n_groups)
-        with self.lock.exclusive():
-            gk.apply_links(
-                nodes32, levels, fwd, self.links0, self.links_up, self.upper_slot, tgt_a, starts, glevel, out
-            )
-            top = int(levels.max())
-            if top > self.max_level:
-                self.max_level = top
-                self.ep = int(nodes[int(np.argmax(levels))])
-            if self.ep < 0:
-                self.ep = int(nodes[0])
+        gk.apply_links(nodes32, levels, fwd, self.links0, self.links_up, self.upper_slot, tgt_a, starts, glevel, out)
+        top = int(levels.max())
+        if top > self.max_level:
+            self.max_level = top
+            self.ep = int(nodes[int(np.argmax(levels))])
+        if self.ep < 0:
+            self.ep = int(nodes[0])
         changes.level0.update(nodes.tolist())
         changes.upper.update(upper_nodes.tolist())
         if n_groups:

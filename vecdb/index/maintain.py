@@ -37,6 +37,7 @@ class IndexTxn:
     Env.write)."""
 
     fields: list[FieldState]
+    extra_caches: list[VectorCache] = field(default_factory=list)  # other row caches the write may extend
     mutated: list[FieldState] = field(default_factory=list)  # graphs changed in memory by this attempt
     on_commit: list = field(default_factory=list)  # callables run after a successful commit
     rows_before: int | None = None
@@ -60,8 +61,8 @@ class IndexTxn:
             fs.index.discard()
         self.mutated.clear()
         if self.rows_before is not None:
-            for fs in self.fields:
-                fs.vectors.truncate(self.rows_before)
+            for cache in [fs.vectors for fs in self.fields] + self.extra_caches:
+                cache.truncate(self.rows_before)
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:

@@ -19,11 +19,12 @@ from .store import GraphMeta, GraphStore
 
 
 class VectorCache:
-    """All vectors of a field as one contiguous float32 array (random access for graph search)."""
+    """All rows of a block column as one contiguous array: the vectors of a field (random access for graph
+    search), or the id column (row -> id for results)."""
 
     def __init__(self, column: BlockArray) -> None:
         self.column = column
-        self.arr = np.empty((0, column.width), np.float32)
+        self.arr = np.empty((0, column.width), column.dtype)
         self.n = 0
         self.epoch = -1
         self._lock = threading.Lock()
@@ -33,12 +34,13 @@ class VectorCache:
             return self.arr
         with self._lock:
             if self.epoch != st.epoch:
-                self.arr = np.empty((0, self.column.width), np.float32)
+                self.arr = np.empty((0, self.column.width), self.column.dtype)
                 self.n, self.epoch = 0, st.epoch
             if self.n < st.next_row:
                 arr = self.arr
                 if arr.shape[0] < st.next_row:
-                    arr = np.empty((max(st.next_row, int(arr.shape[0] * 1.5)), self.column.width), np.float32)
+                    shape = (max(st.next_row, int(arr.shape[0] * 1.5)), self.column.width)
+                    arr = np.empty(shape, self.column.dtype)
                     arr[: self.n] = self.arr[: self.n]
                 for first, view in self.column.views(txn, blocks, st.next_row, start=self.n):
                     lo = max(first, self.n)
@@ -58,7 +60,7 @@ class VectorCache:
 
     def reset(self) -> None:
         with self._lock:
-            self.arr = np.empty((0, self.column.width), np.float32)
+            self.arr = np.empty((0, self.column.width), self.column.dtype)
             self.n, self.epoch = 0, -1
 
 

@@ -51,6 +51,7 @@ class GraphStore:
         self.m = params.m
         self.m0 = 2 * params.m
         self._prefix = struct.pack(">I", uid) + b"g" + struct.pack(">H", field_slot)
+        self._meta_cache: tuple[bytes, GraphMeta] | None = None
         width = self.m0 + 1
         self.level0 = BlockArray(
             uid, GRAPH_SLOT_BASE + field_slot, np.dtype(np.int32), width, block_rows_for(4 * width)
@@ -69,7 +70,15 @@ class GraphStore:
     # ------------------------------------------------------------------ read
     def meta(self, txn, aux) -> GraphMeta:
         raw = txn.get(self._meta_key(), db=aux)
-        return GraphMeta() if raw is None else GraphMeta.from_bytes(raw)
+        if raw is None:
+            return GraphMeta()
+        raw = bytes(raw)
+        cached = self._meta_cache
+        if cached is not None and cached[0] == raw:  # every search reads the meta: parse it once
+            return cached[1]
+        meta = GraphMeta.from_bytes(raw)
+        self._meta_cache = (raw, meta)
+        return meta
 
     def load(self, txn, aux, blocks, metric_code: int, capacity: int) -> tuple[Graph, GraphMeta]:
         meta = self.meta(txn, aux)

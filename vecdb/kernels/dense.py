@@ -256,6 +256,6 @@ def distances(queries: np.ndarray, x: np.ndarray, rows: np.ndarray, metric: str)
 def to_scores(dist: np.ndarray, metric: str) -> np.ndarray:
     """Kernel distances -> user-facing scores: similarity for dot/cosine (higher is better), Euclidean distance
     for l2 (lower is better)."""
-    if metric == "l2":
-        return np.sqrt(np.maximum(dist, 0.0), dtype=np.float32)
-    return (-dist).astype(np.float32)
+    if metric == "l2":  # sums of squares: never negative, +inf padding stays +inf
+        return np.sqrt(dist)
+    return -dist

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..jit import inline_helper, kernel
+from ._intrinsics import prefetch_row
 
 
 # ---------------------------------------------------------------------- distances
@@ -170,6 +171,10 @@ def _search_layer(
         nc = _min_pop(cand_d, cand_i, nc)
         nb = _neighbours(links, rowmap, use_map, level_index, c)
         deg = nb[0]
+        for t in range(1, deg + 1):  # start loading every unseen neighbour's vector before scoring any
+            n = nb[t]
+            if n < n_visible and visited[n] != tag:
+                prefetch_row(X, n)
         for t in range(1, deg + 1):
             n = nb[t]
             if n >= n_visible or visited[n] == tag:

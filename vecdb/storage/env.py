@@ -43,26 +43,35 @@ class _RWLock:
         self._cond = threading.Condition()
         self._readers = 0
         self._exclusive = False
+        self._waiting = 0  # exclusive requests waiting for readers to leave
 
-    @contextmanager
-    def shared(self) -> Iterator[None]:
+    def acquire_shared(self) -> None:
         with self._cond:
             while self._exclusive:
                 self._cond.wait()
             self._readers += 1
+
+    def release_shared(self) -> None:
+        with self._cond:
+            self._readers -= 1
+            if not self._readers and self._waiting:  # notifying costs microseconds on every read otherwise
+                self._cond.notify_all()
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        self.acquire_shared()
         try:
             yield
         finally:
-            with self._cond:
-                self._readers -= 1
-                if not self._readers:
-                    self._cond.notify_all()
+            self.release_shared()
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
         with self._cond:
+            self._waiting += 1
             while self._exclusive or self._readers:
                 self._cond.wait()
+            self._waiting -= 1
             self._exclusive = True
         try:
             yield
@@ -70,6 +79,36 @@ class _RWLock:
             with self._cond:
                 self._exclusive = False
                 self._cond.notify_all()
+
+
+class _ReadTxn:
+    """Context manager of one read transaction (a class, not a generator: it sits on every search's path)."""
+
+    __slots__ = ("_env", "_txn")
+
+    def __init__(self, env: Env) -> None:
+        self._env = env
+        self._txn = None
+
+    def __enter__(self) -> lmdb.Transaction:
+        env = self._env
+        while True:
+            env._rw.acquire_shared()
+            try:
+                self._txn = env._env.begin(buffers=True)
+                return self._txn
+            except lmdb.MapResizedError:
+                env._rw.release_shared()
+                env._adopt_new_map_size()
+            except BaseException:
+                env._rw.release_shared()
+                raise
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._txn.abort()
+        finally:
+            self._env._rw.release_shared()
 
 
 class Env:
@@ -157,23 +196,11 @@ class Env:
         return dbs
 
     # ------------------------------------------------------------------ transactions
-    @contextmanager
-    def read(self) -> Iterator[lmdb.Transaction]:
-        """A read-only snapshot; values come back as zero-copy buffers valid until the block exits."""
+    def read(self) -> _ReadTxn:
+        """A read-only snapshot (`with env.read() as txn:`); values come back as zero-copy buffers valid until the
+        block exits."""
         self._check_open()
-        while True:
-            with self._rw.shared():
-                try:
-                    txn = self._env.begin(buffers=True)
-                except lmdb.MapResizedError:
-                    txn = None
-                if txn is not None:
-                    try:
-                        yield txn
-                    finally:
-                        txn.abort()
-                    return
-            self._adopt_new_map_size()
+        return _ReadTxn(self)
 
     def write(self, fn: Callable[[lmdb.Transaction], T]) -> T:
         """Run fn in one durable write transaction; retried from scratch after growing a full map."""

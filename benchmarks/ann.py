@@ -1,0 +1,192 @@
+"""ANN benchmark, ann-benchmarks style: every system built with comparable parameters, queried one query at a time
+on ONE thread over a sweep of its search parameter; recall@k recomputed here from exact distances against the
+shipped ground truth (tie-tolerant); QPS = queries / wall time of the loop (best of --repeat).
+
+    python -m benchmarks ann glove-100k siftsmall --systems vecdb hnswlib faiss-hnsw usearch
+
+Outputs, per dataset: one JSON per (system, build params, query params) under benchmarks/results/ann/<dataset>/,
+a recall/QPS plot benchmarks/results/ann-<dataset>.png and a markdown table (stdout and
+benchmarks/results/ann-<dataset>.md) with QPS at recall 0.90 / 0.95 (best configuration reaching it) and its
+ratio to hnswlib and faiss HNSW, build time (and its ratio to hnswlib), index bytes per vector.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from vecdb.evaluation import recall_at_k
+
+from . import datasets
+from .adapters import make
+from .common import RESULTS, machine
+
+DEFAULT_SYSTEMS = ["vecdb", "hnswlib", "faiss-hnsw", "usearch"]
+TARGETS = (0.90, 0.95)
+
+
+def run_system(ds: datasets.Dataset, name: str, k: int, repeat: int, build: dict, bar) -> list[dict]:
+    train = ds.train
+    adapter = make(name, ds.metric, **build)
+    t0 = time.perf_counter()
+    adapter.fit(train)
+    build_s = time.perf_counter() - t0
+    mem = adapter.memory_bytes()
+    true = datasets.true_distances(ds, ds.test, ds.neighbors[:, :k])
+    out = []
+    try:
+        for qp in adapter.query_param_grid:
+            adapter.set_query_params(**qp)
+            for q in ds.test[:10]:  # warm-up (JIT, caches)
+                adapter.query(q, k)
+            best = float("inf")
+            found = None
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                res = [adapter.query(q, k) for q in ds.test]
+                best = min(best, time.perf_counter() - t0)
+                found = res
+            rows = np.full((len(found), k), -1, np.int64)
+            for i, r in enumerate(found):
+                r = np.asarray(r, np.int64)[:k]
+                rows[i, : len(r)] = r
+            recall = recall_at_k(datasets.true_distances(ds, ds.test, rows), true, k)
+            rec = {
+                "dataset": ds.name,
+                "system": name,
+                "label": adapter.label(),
+                "build": build,
+                "query": qp,
+                "k": k,
+                "recall": recall,
+                "qps": len(ds.test) / best,
+                "build_s": build_s,
+                "index_bytes": mem,
+                "bytes_per_vector": mem / len(train),
+                "n": len(train),
+            }
+            out.append(rec)
+            save_run(rec)
+            bar.update(1)
+    finally:
+        adapter.close()
+    return out
+
+
+def save_run(rec: dict) -> None:
+    qp = ",".join(f"{a}={b}" for a, b in sorted(rec["query"].items())) or "default"
+    bp = ",".join(f"{a}={b}" for a, b in sorted(rec["build"].items())) or "default"
+    d = RESULTS / "ann" / rec["dataset"]
+    d.mkdir(parents=True, exist_ok=True)
+    (d / f"{rec['system']}__{bp}__{qp}.json").write_text(json.dumps({**rec, "machine": machine()}, indent=1))
+
+
+def best_at(runs: list[dict], target: float) -> dict | None:
+    ok = [r for r in runs if r["recall"] >= target]
+    return max(ok, key=lambda r: r["qps"]) if ok else None
+
+
+def summarize(ds_name: str, by_system: dict[str, list[dict]]) -> str:
+    lines = [
+        f"**{ds_name}** (k=10, single-threaded queries; QPS of the fastest configuration reaching the recall)",
+        "",
+        "| system | QPS @0.90 | QPS @0.95 | vs hnswlib @0.90 / @0.95 | vs faiss-hnsw @0.90 / @0.95 "
+        "| build s | build vs hnswlib | index bytes/vector |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+
+    def ratio(sys_runs, peer, t):
+        a, b = best_at(sys_runs, t), best_at(by_system.get(peer, []), t)
+        return f"{a['qps'] / b['qps']:.2f}" if a and b else "n/a"
+
+    hb = by_system.get("hnswlib", [{}])[0].get("build_s")
+    for name, runs in by_system.items():
+        cells = []
+        for t in TARGETS:
+            b = best_at(runs, t)
+            cells.append(f"{b['qps']:,.0f} (ef/params {b['query']})" if b else "not reached")
+        build_s = runs[0]["build_s"]
+        lines.append(
+            f"| {name} | {cells[0]} | {cells[1]} | {ratio(runs, 'hnswlib', 0.90)} / {ratio(runs, 'hnswlib', 0.95)} "
+            f"| {ratio(runs, 'faiss-hnsw', 0.90)} / {ratio(runs, 'faiss-hnsw', 0.95)} | {build_s:.1f} "
+            f"| {build_s / hb:.2f}x | {runs[0]['bytes_per_vector']:.0f} |"
+            if hb
+            else f"| {name} | {cells[0]} | {cells[1]} | n/a | n/a | {build_s:.1f} | n/a | {runs[0]['bytes_per_vector']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def plot(ds_name: str, by_system: dict[str, list[dict]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for name, runs in by_system.items():
+        pts = sorted((r["recall"], r["qps"]) for r in runs)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", ms=3, label=name)
+    ax.set_yscale("log")
+    ax.set_xlabel("recall@10")
+    ax.set_ylabel("queries per second (1 thread, log)")
+    ax.set_title(f"{ds_name}: recall vs QPS")
+    ax.axvline(0.90, color="grey", lw=0.5, ls="--")
+    ax.axvline(0.95, color="grey", lw=0.5, ls="--")
+    ax.grid(True, which="both", lw=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("datasets", nargs="*", default=["glove-100k", "siftsmall"])
+    p.add_argument("--systems", nargs="*", default=DEFAULT_SYSTEMS)
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--M", type=int, default=16)
+    p.add_argument("--ef-construction", type=int, default=200)
+    p.add_argument("--queries", type=int, default=None, help="use only the first N test queries")
+    a = p.parse_args(argv)
+    from .adapters import ADAPTERS  # noqa: F401 - validate names early
+
+    unknown = [s for s in a.systems if s not in ADAPTERS]
+    if unknown:
+        sys.exit(f"unknown systems {unknown}; choose from {sorted(ADAPTERS)}")
+    for ds_name in a.datasets:
+        ds = datasets.load(ds_name)
+        if a.queries:
+            ds.test, ds.neighbors = ds.test[: a.queries], ds.neighbors[: a.queries]
+        build = {"M": a.M, "ef_construction": a.ef_construction}
+        total = sum(len(_grid(s)) for s in a.systems)
+        by_system: dict[str, list[dict]] = {}
+        with tqdm(total=total, desc=ds_name, unit="run", disable=not sys.stderr.isatty()) as bar:
+            for name in a.systems:
+                b = build if name not in ("vecdb-exact", "faiss-flat", "faiss-ivfpq", "lancedb") else {}
+                by_system[name] = run_system(ds, name, a.k, a.repeat, b, bar)
+        table = summarize(ds.name, by_system)
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / f"ann-{ds.name}.md").write_text(table + "\n")
+        plot(ds.name, by_system, RESULTS / f"ann-{ds.name}.png")
+        print(table)
+        print()
+
+
+def _grid(name: str) -> list[dict]:
+    import importlib
+
+    from .adapters import ADAPTERS
+
+    module, cls = ADAPTERS[name].split(":")
+    return getattr(importlib.import_module(module), cls).query_param_grid
+
+
+if __name__ == "__main__":
+    main()
