@@ -110,15 +110,13 @@ def summarize(ds_name: str, by_system: dict[str, list[dict]]) -> str:
         cells = []
         for t in TARGETS:
             b = best_at(runs, t)
-            cells.append(f"{b['qps']:,.0f} (ef/params {b['query']})" if b else "not reached")
+            cells.append(f"{b['qps']:,.0f} ({b['query']})" if b else "not reached")
         build_s = runs[0]["build_s"]
-        lines.append(
-            f"| {name} | {cells[0]} | {cells[1]} | {ratio(runs, 'hnswlib', 0.90)} / {ratio(runs, 'hnswlib', 0.95)} "
-            f"| {ratio(runs, 'faiss-hnsw', 0.90)} / {ratio(runs, 'faiss-hnsw', 0.95)} | {build_s:.1f} "
-            f"| {build_s / hb:.2f}x | {runs[0]['bytes_per_vector']:.0f} |"
-            if hb
-            else f"| {name} | {cells[0]} | {cells[1]} | n/a | n/a | {build_s:.1f} | n/a | {runs[0]['bytes_per_vector']:.0f} |"
-        )
+        vs_h = f"{ratio(runs, 'hnswlib', 0.90)} / {ratio(runs, 'hnswlib', 0.95)}"
+        vs_f = f"{ratio(runs, 'faiss-hnsw', 0.90)} / {ratio(runs, 'faiss-hnsw', 0.95)}"
+        build_ratio = f"{build_s / hb:.2f}x" if hb else "n/a"
+        lines.append(f"| {name} | {cells[0]} | {cells[1]} | {vs_h} | {vs_f} | {build_s:.1f} | {build_ratio} "
+                     f"| {runs[0]['bytes_per_vector']:.0f} |")
     return "\n".join(lines)
 
 
