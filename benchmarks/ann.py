@@ -115,8 +115,10 @@ def summarize(ds_name: str, by_system: dict[str, list[dict]]) -> str:
         vs_h = f"{ratio(runs, 'hnswlib', 0.90)} / {ratio(runs, 'hnswlib', 0.95)}"
         vs_f = f"{ratio(runs, 'faiss-hnsw', 0.90)} / {ratio(runs, 'faiss-hnsw', 0.95)}"
         build_ratio = f"{build_s / hb:.2f}x" if hb else "n/a"
-        lines.append(f"| {name} | {cells[0]} | {cells[1]} | {vs_h} | {vs_f} | {build_s:.1f} | {build_ratio} "
-                     f"| {runs[0]['bytes_per_vector']:.0f} |")
+        lines.append(
+            f"| {name} | {cells[0]} | {cells[1]} | {vs_h} | {vs_f} | {build_s:.1f} | {build_ratio} "
+            f"| {runs[0]['bytes_per_vector']:.0f} |"
+        )
     return "\n".join(lines)
 
 

@@ -14,13 +14,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from . import filters as filter_ops
 from . import payload as payload_codec
 from .errors import InvalidArgument, NotFound, ResourceExhausted
+from .filtering import FilterEvaluator
 from .ids import STR_SENTINEL, PointId, decode_id, encode_id, encode_ids, id_values
 from .index.maintain import FieldState, IndexTxn, compact_field, index_rows
 from .index.runtime import FieldIndex, VectorCache
 from .kernels.dense import to_scores
 from .params import SearchParams
+from .payload_index import PayloadIndex
 from .results import Hits, Point, ScrollPage
 from .schema import CollectionSchema
 from .search import dense_search
@@ -56,6 +59,8 @@ class Collection:
         self._columns = {name: fs.column for name, fs in self._fields.items()}
         self._idcol = BlockArray(uid, ID_SLOT, np.dtype(np.uint64), 1, block_rows_for(8))
         self._ids = VectorCache(self._idcol)
+        self._pindex = PayloadIndex(uid, dict(schema.payload))
+        self._filters = FilterEvaluator(self._pindex)
         self._cache_lock = threading.Lock()
         self._live_cache: tuple[tuple[int, int], np.ndarray] | None = None
 
@@ -112,20 +117,23 @@ class Collection:
             raise InvalidArgument(f"missing vectors for field(s) {sorted(missing)}: every point needs each field")
         return {name: prepare(fields[name], vectors[name], f"vectors[{name!r}]", n=n) for name in fields}
 
-    def _prepare_payloads(self, payloads: object, keys: list[bytes]) -> list[bytes | None]:
+    def _prepare_payloads(self, payloads: object, keys: list[bytes]) -> tuple[list[dict], list[bytes | None]]:
+        """(normalised payload dicts, their stored encodings: None for empty)."""
         n = len(keys)
         if payloads is None:
-            return [None] * n
+            return [{}] * n, [None] * n
         if isinstance(payloads, Mapping) or not hasattr(payloads, "__len__"):
             raise InvalidArgument("payloads must be a list with one dict (or None) per id")
         if len(payloads) != n:
             raise InvalidArgument(f"{len(payloads)} payloads for {n} ids")
+        docs: list[dict] = []
         out: list[bytes | None] = []
         for key, p in zip(keys, payloads):
             where = f"point {decode_id(key)!r}"
             doc = payload_codec.normalize(p, self.schema.payload, where)
+            docs.append(doc)
             out.append(payload_codec.encode(doc, where) if doc else None)
-        return out
+        return docs, out
 
     def upsert(self, ids: object, vectors: object, payloads: object = None) -> int:
         """Insert or replace points; one atomic, durable transaction. Returns the number of points written.
@@ -138,10 +146,10 @@ class Collection:
         if n == 0:
             return 0
         vecs = self._prepare_vectors(vectors, n)
-        pays = self._prepare_payloads(payloads, keys)
+        docs, pays = self._prepare_payloads(payloads, keys)
         idvals = id_values(keys)
         t = self._t
-        itx = IndexTxn(list(self._fields.values()), extra_caches=[self._ids])
+        itx = IndexTxn(list(self._fields.values()), extra_caches=[self._ids, *self._filters.caches.values()])
 
         def tx(txn) -> int:
             st = self._state(txn)
@@ -162,6 +170,7 @@ class Collection:
             for name, arr in vecs.items():
                 self._columns[name].write_rows(txn, t["block"], first, arr)
             self._idcol.write_rows(txn, t["block"], first, idvals)
+            self._pindex.append(txn, t["aux"], t["block"], first, docs)
             new = State(first + n, st.live + n - len(dead), st.generation + 1, st.epoch)
             self._put_state(txn, new)
             for fs in self._fields.values():
@@ -314,10 +323,14 @@ class Collection:
         queries: object,
         k: int = 10,
         *,
+        filter: filter_ops.Filter | None = None,  # noqa: A002 - the name users expect
         params: SearchParams | None = None,
         with_payload: bool = True,
     ) -> Hits | list[Hits]:
         """The k nearest points to each query. A 1-D query gives one Hits; a matrix gives a list of Hits.
+
+        filter: a vecdb.filters expression over declared payload fields; only matching points are returned, and
+        min(k, matching points) of them always (explain shows the plan and the filter's cardinality).
 
         Indexed fields are searched through the HNSW graph (rows not yet indexed are scanned exactly and merged);
         params=SearchParams(ef=..., exact=True) sets the beam width or forces the exact scan. Each Hits.explain
@@ -332,12 +345,18 @@ class Collection:
         if q.shape[0] > MAX_QUERIES:
             raise ResourceExhausted(f"{q.shape[0]} queries in one call; the limit is {MAX_QUERIES}")
         _check_k(k)
+        if filter is not None:
+            filter = filter_ops.validate(filter, self.schema.payload)
         with self._env.read() as txn:
             st = self._state(txn)
-            if k > st.live:
-                raise InvalidArgument(f"k={k} exceeds the {st.live} points in collection {self.name!r}")
-            allowed = self._live(txn, st)
-            found = dense_search(txn, self._t, fs, st, q, k, params, allowed, st.live)
+            live = self._live(txn, st)
+            if filter is None:
+                if k > st.live:
+                    raise InvalidArgument(f"k={k} exceeds the {st.live} points in collection {self.name!r}")
+                allowed, n_allowed = live, st.live
+            else:
+                allowed, n_allowed = self._filters.allowed_rows(txn, self._t, st, filter, live)
+            found = dense_search(txn, self._t, fs, st, q, k, params, allowed, n_allowed, filter is not None)
             hits = self._hits(txn, st, to_scores(found.dist, f.metric), found.rows, with_payload, found.explain)
         return hits[0] if single else hits
 
@@ -372,7 +391,7 @@ class Collection:
         t = self._t
         show = sys.stderr.isatty() if progress is None else progress
 
-        itx = IndexTxn(list(self._fields.values()), extra_caches=[self._ids])
+        itx = IndexTxn(list(self._fields.values()), extra_caches=[self._ids, *self._filters.caches.values()])
 
         def tx(txn) -> dict[str, int]:
             st = self._state(txn)
@@ -385,6 +404,9 @@ class Collection:
             new = State(int(keep.size), st.live, st.generation + 1, st.epoch + 1)
             for fs in tqdm(self._fields.values(), desc=f"compact {self.name}", disable=not show, leave=False):
                 compact_field(txn, t, fs, st, keep, new, itx)
+            self._pindex.compact(
+                txn, t["aux"], t["block"], keep, lambda col: self._filters.caches[id(col)].get(txn, t["block"], st)
+            )
             ids_kept = np.ascontiguousarray(self._ids.get(txn, t["block"], st)[keep])
             self._idcol.write_rows(txn, t["block"], 0, ids_kept)
             self._idcol.truncate(txn, t["block"], int(keep.size))

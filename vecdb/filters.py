@@ -9,6 +9,7 @@ Semantics (the plain-Python `matches` below is the reference; the payload index 
 - eq/ne/isin/not_in on a keyword_set field test membership of the value(s) in the point's set.
 - range_ applies to integer, float and datetime fields (bounds are numbers; datetimes may be given as
   datetime objects). contains_any / contains_all apply to keyword_set fields.
+- exists: the field is present and not null; for a keyword_set, not empty either (an empty set says nothing).
 Filters are validated against the schema before anything runs: unknown field, wrong value type, empty list,
 empty range, or nesting deeper than MAX_DEPTH -> InvalidArgument.
 """
@@ -266,9 +267,9 @@ def matches(f: Filter, payload: Mapping[str, Any], schema_payload: Mapping[str, 
     v = payload.get(f.field)
     if v is None:
         return False
-    if isinstance(f, Exists):
-        return True
     is_set = schema_payload[f.field] is PayloadType.KEYWORD_SET
+    if isinstance(f, Exists):
+        return bool(v) if is_set else True
     if isinstance(f, Eq):
         return f.value in v if is_set else _same(v, f.value)
     if isinstance(f, In):

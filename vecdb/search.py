@@ -1,7 +1,10 @@
-"""The dense search path of one snapshot: graph + exact tail, or exact scan; with per-query explain.
+"""The dense search path of one snapshot, with its planner: graph + exact tail, or exact scan; per-query explain.
 
-Completeness rule: a query gets min(k, allowed rows) results. The graph may return fewer when most of what it
-reaches is filtered out or deleted; such queries are re-run exactly, and explain says so.
+Planner (filtered searches): the payload index gives the exact number of rows the filter allows. Few rows (at
+most EXACT_MAX, or under EXACT_SELECTIVITY of the collection) -> exact top-k over just those rows. Otherwise the
+graph: at high selectivity the ordinary walk, keeping allowed nodes; below WALK_ALL_ABOVE the ACORN-style walk
+that scores allowed nodes only and bridges over the rest. The beam widens as selectivity drops.
+Completeness rule: a query gets min(k, allowed rows) results; a query the graph under-serves is re-run exactly.
 """
 
 from __future__ import annotations
@@ -11,12 +14,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from .index.maintain import FieldState
-from .kernels.dense import scan_topk
+from .kernels.dense import rows_topk, scan_topk
 from .kernels.topk import merge_heaps, sort_heaps
 from .params import SearchParams
 from .storage.keys import State
 
 DEFAULT_EF = 64
+EXACT_MAX = 2_000  # allowed rows at or below which a filtered search scans them exactly
+EXACT_SELECTIVITY = 0.01
+WALK_ALL_ABOVE = 0.5  # selectivity above which the ordinary walk (all nodes, keep the allowed) is used
 
 
 @dataclass
@@ -41,50 +47,83 @@ def dense_search(
     params: SearchParams,
     allowed: np.ndarray,
     n_allowed: int,
+    filtered: bool = False,
 ) -> Found:
     metric = fs.field.metric
     blocks = tables["block"]
+    nq = q.shape[0]
+    selectivity = n_allowed / max(st.live, 1)
+    base = {"estimate": n_allowed, "selectivity": round(selectivity, 6)} if filtered else {}
+    if n_allowed == 0:
+        return Found(
+            np.full((nq, k), np.inf, np.float32),
+            np.full((nq, k), -1, np.int64),
+            [{"path": "empty", "reason": "no point matches the filter", **base} for _ in range(nq)],
+        )
     meta = None
     if fs.index is not None and not params.exact:
         meta = fs.index.store.meta(txn, tables["aux"])
         if meta.n_indexed == 0 or meta.epoch != st.epoch:
             meta = None
-    if meta is None:
-        views = fs.column.views(txn, blocks, st.next_row)
-        dist, rows = scan_topk(q, views, allowed, k, metric)
-        reason = "requested" if params.exact else "no index" if fs.index is None else "nothing indexed yet"
+    small = filtered and (n_allowed <= EXACT_MAX or selectivity <= EXACT_SELECTIVITY)
+    if meta is None or small:
+        reason = (
+            "requested"
+            if params.exact
+            else "no index"
+            if fs.index is None
+            else "few rows match the filter"
+            if small and meta is not None
+            else "nothing indexed yet"
+        )
+        dist, rows = _exact(txn, blocks, fs, st, q, k, allowed, filtered)
         return Found(
             dist,
             rows,
-            [{"path": "exact_scan", "reason": reason, "distances_computed": n_allowed} for _ in range(q.shape[0])],
+            [{"path": "exact_scan", "reason": reason, "distances_computed": n_allowed, **base} for _ in range(nq)],
         )
 
     g = fs.index.for_read(txn, tables["aux"], blocks, meta, st.next_row)
     x = fs.vectors.get(txn, blocks, st)
     ef = default_ef(fs, params, k)
-    dist, rows, ndist = g.search(q, x, k, ef, allowed, meta.n_indexed)
+    acorn = filtered and selectivity < WALK_ALL_ABOVE
+    if filtered and not acorn:
+        ef = int(ef / selectivity)  # the ordinary walk must see ~ef/s nodes to collect ef allowed ones
+    elif acorn:
+        ef = int(ef * min(2.0, 1.0 + 0.1 / selectivity))  # sparser bridges: a wider beam keeps recall
+    dist, rows, ndist = g.search(q, x, k, ef, allowed, meta.n_indexed, filtered=acorn)
     tail = st.next_row - meta.n_indexed
     if tail > 0:
         tdist, trows = scan_topk(q, [(meta.n_indexed, x[meta.n_indexed : st.next_row])], allowed, k, metric)
         dist, rows = sort_heaps(*merge_heaps([(dist, rows), (tdist, trows)]))
+    path = "hnsw_filtered" if acorn else "hnsw"
     explain = [
         {
-            "path": "hnsw",
+            "path": path,
             "ef": ef,
             "distances_computed": int(nd) + tail,
             "indexed_rows": meta.n_indexed,
             "exact_tail_rows": tail,
+            **base,
         }
         for nd in ndist
     ]
     want = min(k, n_allowed)
-    short = np.flatnonzero(rows[:, want - 1] < 0) if want else np.empty(0, np.int64)
+    short = np.flatnonzero(rows[:, want - 1] < 0)
     if short.size:
-        views = fs.column.views(txn, blocks, st.next_row)
-        edist, erows = scan_topk(q[short], views, allowed, k, metric)
+        edist, erows = _exact(txn, blocks, fs, st, q[short], k, allowed, filtered)
         dist[short], rows[short] = edist, erows
         for i in short.tolist():
-            explain[i]["path"] = "hnsw+exact_scan"
+            explain[i]["path"] = path + "+exact_scan"
             explain[i]["reason"] = "the graph returned fewer than k allowed points"
             explain[i]["distances_computed"] += n_allowed
     return Found(dist, rows, explain)
+
+
+def _exact(txn, blocks, fs: FieldState, st: State, q, k, allowed, filtered):
+    """Exact top-k over the allowed rows: a gather over their row list when the field's vectors are cached and a
+    filter made the list short, else a scan of the zero-copy blocks skipping disallowed rows."""
+    if filtered and fs.index is not None:
+        x = fs.vectors.get(txn, blocks, st)
+        return rows_topk(q, x, np.flatnonzero(allowed), k, fs.field.metric)
+    return scan_topk(q, fs.column.views(txn, blocks, st.next_row), allowed, k, fs.field.metric)

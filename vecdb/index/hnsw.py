@@ -101,20 +101,32 @@ class Graph:
 
     # ------------------------------------------------------------------ search
     def search(
-        self, q: np.ndarray, x: np.ndarray, k: int, ef: int, allowed: np.ndarray, n_visible: int
+        self,
+        q: np.ndarray,
+        x: np.ndarray,
+        k: int,
+        ef: int,
+        allowed: np.ndarray,
+        n_visible: int,
+        *,
+        filtered: bool = False,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(dist, rows, distances computed per query) for a matrix of prepared queries; rows -1 past the end."""
+        """(dist, rows, distances computed per query) for a matrix of prepared queries; rows -1 past the end.
+        filtered: walk the allowed rows only (two-hop bridges over the rest) instead of walking every node and
+        keeping the allowed ones; the planner picks it for selective filters."""
         nq = q.shape[0]
         out_d = np.empty((nq, k), np.float32)
         out_i = np.empty((nq, k), np.int32)
         ndist = np.zeros(nq, np.int64)
         n_visible = min(n_visible, self.n_indexed)
 
+        kernel = gk.search_batch_filtered if filtered else gk.search_batch
+
         def run(lo: int, hi: int) -> None:
             vis = self.visited()
-            vis[1] = gk.search_batch(q[lo:hi], x, self.links0, self.links_up, self.upper_slot, self.ep,
-                                     self.max_level, ef, allowed, n_visible, self.metric, vis[0], vis[1],
-                                     out_d[lo:hi], out_i[lo:hi], ndist[lo:hi])  # fmt: skip
+            vis[1] = kernel(q[lo:hi], x, self.links0, self.links_up, self.upper_slot, self.ep, self.max_level, ef,
+                            allowed, n_visible, self.metric, vis[0], vis[1], out_d[lo:hi], out_i[lo:hi],
+                            ndist[lo:hi])  # fmt: skip
 
         threads = 1 if nq == 1 else min(n_threads(), nq)
         if threads <= 1:

@@ -259,3 +259,54 @@ def to_scores(dist: np.ndarray, metric: str) -> np.ndarray:
     if metric == "l2":  # sums of squares: never negative, +inf padding stays +inf
         return np.sqrt(dist)
     return -dist
+
+
+@kernel
+def _rows_topk(Q, X, rows, metric, hd, hi):
+    # fused top-k over a given list of rows (a selective filter's matches): distances only where needed
+    nq, d = Q.shape
+    for qi in range(nq):
+        q = Q[qi]
+        w = hd[qi, 0]
+        for j in range(rows.shape[0]):
+            r = rows[j]
+            x = X[r]
+            s = np.float32(0.0)
+            if metric == 0:
+                for t in range(d):
+                    s += q[t] * x[t]
+                s = -s
+            else:
+                for t in range(d):
+                    u = q[t] - x[t]
+                    s += u * u
+            if s < w:
+                heap_replace_top(hd[qi], hi[qi], s, r)
+                w = hd[qi, 0]
+
+
+def rows_topk(
+    queries: np.ndarray, x: np.ndarray, rows: np.ndarray, k: int, metric: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k of each query among the given rows of x (ascending; -1/+inf padding)."""
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    if k < 1:
+        raise InvalidArgument(f"k must be >= 1, got {k}")
+    if rows.size and (rows.min() < 0 or rows.max() >= x.shape[0]):
+        raise InvalidArgument("row index out of range")
+    hd, hi = new_heaps(queries.shape[0], k)
+    if rows.size and queries.shape[0]:
+        threads = n_threads()
+        if threads > 1 and queries.shape[0] * rows.size * queries.shape[1] >= _PARALLEL_MIN_WORK:
+            parts = _fan_out(_rows_part, [(queries, x, part, metric, k) for part in np.array_split(rows, threads)])
+            hd, hi = merge_heaps(parts)
+        else:
+            _rows_topk(queries, x, rows, _metric_code(metric), hd, hi)
+    return sort_heaps(hd, hi)
+
+
+def _rows_part(queries, x, rows, metric, k):
+    hd, hi = new_heaps(queries.shape[0], k)
+    _rows_topk(queries, x, rows, _metric_code(metric), hd, hi)
+    return hd, hi

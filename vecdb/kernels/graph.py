@@ -291,6 +291,119 @@ def search_batch(
     return tag
 
 
+# ---------------------------------------------------------------------- filtered search (ACORN-style)
+@inline_helper
+def _try_node(q, X, n, metric, visited, tag, allowed, ef, nc, nr, bound, cand_d, cand_i, res_d, res_i, ndist):
+    visited[n] = tag
+    d = _dist(q, X[n], metric)
+    ndist += 1
+    if nr < ef or d < bound:
+        if nc < cand_d.shape[0]:
+            nc = _min_push(cand_d, cand_i, nc, d, n)
+        nr = _max_push(res_d, res_i, nr, d, n)
+        if nr > ef:
+            nr = _max_pop(res_d, res_i, nr)
+        bound = res_d[0]
+    return nc, nr, bound, ndist
+
+
+@kernel
+def search_batch_filtered(
+    Q,
+    X,
+    links0,
+    links_up,
+    upper_slot,
+    ep,
+    max_level,
+    ef,
+    allowed,
+    n_visible,
+    metric,
+    visited,
+    tag,
+    out_d,
+    out_i,
+    ndist_out,
+):
+    """k-NN among allowed rows only. The walk scores allowed nodes only; a neighbour that fails the filter is
+    not scored but bridged: its own allowed neighbours are tried (two hops, as in ACORN), so a selective filter
+    does not strand the search and no distance is spent on rows that cannot be returned."""
+    nq = Q.shape[0]
+    k = out_d.shape[1]
+    width = max(ef, k)
+    cap = width * 8 + 256
+    cand_d = np.empty(cap, np.float32)
+    cand_i = np.empty(cap, np.int32)
+    res_d = np.empty(width + 1, np.float32)
+    res_i = np.empty(width + 1, np.int32)
+    for qi in range(nq):
+        q = Q[qi]
+        out_d[qi, :] = np.inf
+        out_i[qi, :] = -1
+        ndist_out[qi] = 0
+        if ep < 0:
+            continue
+        tag = _next_tag(visited, tag)
+        d0 = _dist(q, X[ep], metric)
+        node, node_d, nd = _greedy(q, X, links_up, upper_slot, ep, d0, max_level, 0, n_visible, metric)
+        nd += 1
+        nc = 0
+        nr = 0
+        visited[node] = tag
+        nc = _min_push(cand_d, cand_i, nc, node_d, node)  # the entry seeds the walk even if filtered out
+        if allowed[node]:
+            nr = _max_push(res_d, res_i, nr, node_d, node)
+        bound = res_d[0] if nr > 0 else np.inf
+        while nc > 0:
+            cd = cand_d[0]
+            c = cand_i[0]
+            if cd > bound and nr >= width:
+                break
+            nc = _min_pop(cand_d, cand_i, nc)
+            nb = links0[c]
+            for t in range(1, nb[0] + 1):
+                n = nb[t]
+                if n >= n_visible or visited[n] == tag:
+                    continue
+                if allowed[n]:
+                    nc, nr, bound, nd = _try_node(
+                        q, X, n, metric, visited, tag, allowed, width, nc, nr, bound, cand_d, cand_i, res_d, res_i, nd
+                    )
+                else:
+                    visited[n] = tag  # bridge through it once, never score it
+                    nb2 = links0[n]
+                    for t2 in range(1, nb2[0] + 1):
+                        n2 = nb2[t2]
+                        if n2 < n_visible and allowed[n2] and visited[n2] != tag:
+                            nc, nr, bound, nd = _try_node(
+                                q,
+                                X,
+                                n2,
+                                metric,
+                                visited,
+                                tag,
+                                allowed,
+                                width,
+                                nc,
+                                nr,
+                                bound,
+                                cand_d,
+                                cand_i,
+                                res_d,
+                                res_i,
+                                nd,
+                            )
+        ndist_out[qi] = nd
+        while nr > k:
+            nr = _max_pop(res_d, res_i, nr)
+        for pos in range(nr - 1, -1, -1):
+            out_d[qi, pos] = res_d[0]
+            out_i[qi, pos] = res_i[0]
+            nr = _max_pop(res_d, res_i, nr)
+    return tag
+
+
 # ---------------------------------------------------------------------- insert, phase A: candidates (read-only)
 @kernel
 def insert_candidates(
