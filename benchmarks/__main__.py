@@ -10,6 +10,7 @@ BENCHMARKS = {
     "ingest": "durable batch ingest vs chromadb and lancedb",
     "scale": "open time and resident memory of a 1M x 128 collection",
     "ann": "ANN recall/QPS vs hnswlib, faiss, usearch, chromadb, lancedb (ann-benchmarks style)",
+    "filtered": "filtered search at every selectivity vs faiss IDSelector, hnswlib filter, chromadb, lancedb",
 }
 
 

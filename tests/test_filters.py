@@ -124,12 +124,12 @@ def _word_collection(db, n=6000, dim=16, threshold=1000):
 
 @pytest.mark.parametrize("lo,hi", [(0, 1), (0, 10), (0, 100), (0, 500), (0, 1000)])
 def test_every_selectivity_gives_k_correct_results(db, lo, hi):
-    col, x = _word_collection(db)
+    col, x = _word_collection(db, n=20_000, threshold=5000)
     q = np.random.default_rng(1).normal(size=(20, 16)).astype(np.float32)
     f = F.range_("bucket", gte=lo, lt=hi)
     exact = col.search("v", q, k=10, filter=f, params=SearchParams(exact=True))
     found = col.search("v", q, k=10, filter=f)
-    match = np.array([i for i in range(len(x)) if lo <= i % 1000 < hi])
+    match = np.array([i for i in range(len(x)) if lo <= i % 1000 < hi])  # 20 .. 20,000 points
     want = min(10, len(match))
     recall = np.mean([len(set(a.ids) & set(b.ids)) / want for a, b in zip(found, exact)])
     assert recall >= 0.9, f"recall {recall:.3f} at selectivity {(hi - lo) / 1000}"
@@ -137,8 +137,13 @@ def test_every_selectivity_gives_k_correct_results(db, lo, hi):
         assert len(h) == min(10, len(match)) and all(lo <= i % 1000 < hi for i in h.ids)
     plan = found[0].explain
     assert plan["estimate"] == len(match)
-    expected_path = "exact_scan" if len(match) <= 2000 else "hnsw"
-    assert plan["path"].startswith(expected_path), plan
+    from vecdb.search import DEFAULT_EF, EXACT_SELECTIVITY, WALK_COST_PER_EF
+
+    s = len(match) / len(x)
+    ef = int(DEFAULT_EF * min(4.0, 1.0 + 0.1 / s))
+    exact_plan = len(match) <= WALK_COST_PER_EF * ef or s < EXACT_SELECTIVITY
+    expected = "exact_scan" if exact_plan else "hnsw_filtered" if s < 1 else "hnsw"
+    assert plan["path"].startswith(expected), (s, plan)
 
 
 def test_anti_correlated_filter(db):
@@ -226,3 +231,33 @@ def test_datetime_filters_accept_datetimes(db):
     col.upsert([1, 2, 3], np.ones((3, 2)), [{"at": t0}, {"at": t0 + dt.timedelta(days=1)}, {}])
     hits = col.search("v", np.ones(2), k=3, filter=F.range_("at", gt=t0))
     assert hits.ids == [2]
+
+
+@pytest.mark.parametrize("selectivity", [0.001, 0.01, 0.1, 0.5])
+def test_recall_floor_per_selectivity_glove(tmp_path, selectivity):
+    """glove-20k, filtered by the words' vocabulary rank (real attribute), default search parameters."""
+    from conftest import data_path
+    from floors import floor
+
+    train = np.load(data_path("glove-6b-50d-angular", "train_100k.npy"))[:20_000]
+    rank_all = np.load(data_path("glove-6b-50d-angular", "train_100k_row_ids.npy"))[:20_000]
+    rank = np.argsort(np.argsort(rank_all))
+    test = np.load(data_path("glove-6b-50d-angular", "test.npy"))[:200]
+    with vecdb.open(tmp_path / "db") as db:
+        col = db.create_collection("g", vectors={"v": vecdb.Dense(50, "cosine")}, payload={"rank": "integer"})
+        col.upsert(np.arange(len(train)), train, [{"rank": int(r)} for r in rank])
+        col.build_index()
+        lo = 5000
+        f = F.range_("rank", gte=lo, lt=lo + int(selectivity * len(train)))
+        exact = col.search("v", test, k=10, filter=f, params=SearchParams(exact=True), with_payload=False)
+        found = col.search("v", test, k=10, filter=f, with_payload=False)
+    xs = train / np.linalg.norm(train, axis=1, keepdims=True)
+    qs = test / np.linalg.norm(test, axis=1, keepdims=True)
+    rec = []
+    for i, (a, b) in enumerate(zip(found, exact)):
+        kth = (xs[b.ids] @ qs[i]).min()
+        rec.append(min((xs[a.ids] @ qs[i] >= kth - 1e-6).sum(), len(b.ids)) / max(len(b.ids), 1))
+        assert len(a.ids) == len(b.ids)
+    r = float(np.mean(rec))
+    print(f"selectivity {selectivity}: recall {r:.4f} via {found[0].explain['path']}")
+    assert r >= floor("hnsw", "none", f"glove-20k-filter-{selectivity}"), f"recall {r:.4f} ({found[0].explain})"
