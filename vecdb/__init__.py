@@ -14,6 +14,7 @@ from .errors import (
 )
 from .results import Hit, Hits, Point, ScrollPage
 from .schema import CollectionSchema, Dense, PayloadType
+from .verify import verify
 
 __version__ = "0.1.0"
 
@@ -36,4 +37,5 @@ __all__ = [
     "StorageFull",
     "VecDBError",
     "open",
+    "verify",
 ]

@@ -78,6 +78,13 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify(args: argparse.Namespace) -> int:
+    import vecdb
+
+    print(json.dumps(vecdb.verify(args.data)))
+    return 0
+
+
 def cmd_compact(args: argparse.Namespace) -> int:
     import vecdb
 
@@ -100,6 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("info", help="print the collections of a data directory")
     p.add_argument("--data", default=DEFAULT_DATA_DIR)
     p.set_defaults(fn=cmd_info)
+
+    p = sub.add_parser("verify", help="read the whole data directory and check it (in a child process)")
+    p.add_argument("--data", default=DEFAULT_DATA_DIR)
+    p.set_defaults(fn=cmd_verify)
 
     p = sub.add_parser("compact", help="reclaim deleted rows of a collection")
     p.add_argument("collection")

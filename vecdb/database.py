@@ -33,7 +33,12 @@ class Database:
         map_size: int | None = None,
         max_map_size: int = DEFAULT_MAX_MAP_SIZE,
         sync: bool = True,
+        verify: bool = False,
     ) -> None:
+        if verify and os.path.exists(os.path.join(os.fspath(path), "data.mdb")):
+            from .verify import verify as _verify
+
+            _verify(path)
         self._env = Env(path, read_only=read_only, map_size=map_size, max_map_size=max_map_size, sync=sync)
         self.path = self._env.path
         self.read_only = read_only
@@ -223,11 +228,14 @@ def open(  # noqa: A001 - the name users expect: vecdb.open(path)
     map_size: int | None = None,
     max_map_size: int = DEFAULT_MAX_MAP_SIZE,
     sync: bool = True,
+    verify: bool = False,
 ) -> Database:
     """Open (creating if needed) the database in directory `path`.
 
     read_only: open an existing database for reads only (another process may be writing it).
     map_size / max_map_size: initial and largest LMDB map in bytes; the map doubles on demand up to the maximum,
     beyond which writes fail with StorageFull. sync=False trades durability of the last writes for speed.
+    verify: first read the whole file in a child process and check it (vecdb.verify): damage is then reported as
+    CorruptDatabase at open instead of surfacing later (LMDB keeps no checksums; see vecdb/verify.py).
     """
-    return Database(path, read_only=read_only, map_size=map_size, max_map_size=max_map_size, sync=sync)
+    return Database(path, read_only=read_only, map_size=map_size, max_map_size=max_map_size, sync=sync, verify=verify)

@@ -8,7 +8,9 @@ transaction is aborted, the map doubled, and fn re-run from scratch on a fresh t
 from __future__ import annotations
 
 import errno
+import json
 import os
+import struct
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,7 +18,7 @@ from typing import TypeVar
 
 import lmdb
 
-from ..errors import CorruptDatabase, InvalidArgument, NotFound, ReadOnly, StorageFull
+from ..errors import CorruptDatabase, InvalidArgument, NotFound, ReadOnly, StorageFull, Unavailable
 
 T = TypeVar("T")
 FORMAT = b"vecdb/1"
@@ -31,6 +33,19 @@ TABLES = (
     "tomb",  # uid + chunk -> tombstone bitmap chunk
     "block",  # uid + field + block -> fixed-size block of rows (vectors, codes, adjacency)
     "aux",  # uid + kind + key -> derived structures (indexes, codec parameters, maps)
+)
+# What damaged data can raise on the way out of LMDB (no checksums: a flipped byte is caught by LMDB's page checks,
+# by our own format checks, or shows up as an undecodable record). Reported as CorruptDatabase, never a crash.
+DAMAGE_ERRORS = (
+    lmdb.CorruptedError,
+    lmdb.PageNotFoundError,
+    lmdb.PanicError,
+    lmdb.InvalidError,
+    lmdb.IncompatibleError,
+    lmdb.BadValsizeError,
+    UnicodeDecodeError,
+    json.JSONDecodeError,
+    struct.error,
 )
 DEFAULT_MAP_SIZE = 1 << 30
 DEFAULT_MAX_MAP_SIZE = 1 << 40
@@ -47,7 +62,10 @@ class _RWLock:
 
     def acquire_shared(self) -> None:
         with self._cond:
-            while self._exclusive:
+            # writer preference: new readers wait while a resize is pending, else a steady stream of readers
+            # would starve it forever (no code path takes a read inside a write transaction, so this cannot
+            # deadlock)
+            while self._exclusive or self._waiting:
                 self._cond.wait()
             self._readers += 1
 
@@ -104,11 +122,13 @@ class _ReadTxn:
                 env._rw.release_shared()
                 raise
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type, exc, tb) -> None:
         try:
             self._txn.abort()
         finally:
             self._env._rw.release_shared()
+        if exc_type is not None and issubclass(exc_type, DAMAGE_ERRORS):
+            raise CorruptDatabase(f"the database at {self._env.path} is damaged: {exc}") from exc
 
 
 class Env:
@@ -132,6 +152,13 @@ class Env:
             os.makedirs(self.path, exist_ok=True)
         existing = os.path.join(self.path, "data.mdb")
         size = os.path.getsize(existing) if os.path.exists(existing) else 0
+        if os.path.exists(existing) and size < 8192:
+            # LMDB writes its two meta pages when it creates a database: a shorter data file was damaged (LMDB
+            # itself would silently start over with an empty database).
+            raise CorruptDatabase(
+                f"{existing} is {size} bytes, too short to be a database; if this directory "
+                "never held data, delete it and open again"
+            )
         initial = map_size or max(DEFAULT_MAP_SIZE, 2 * size)
         if initial > self.max_map_size:
             raise InvalidArgument(f"map_size {initial} exceeds max_map_size {self.max_map_size}")
@@ -222,6 +249,9 @@ class Env:
         txn = self._env.begin(write=True, buffers=True)
         try:
             result = fn(txn)
+        except DAMAGE_ERRORS as e:
+            txn.abort()
+            raise CorruptDatabase(f"the database at {self.path} is damaged: {e}") from e
         except BaseException:
             txn.abort()
             raise
@@ -229,10 +259,14 @@ class Env:
             txn.commit()
         except lmdb.MapFullError:
             raise
-        except (lmdb.DiskError, lmdb.Error) as e:
-            if _is_disk_full(e):
-                raise StorageFull(f"the disk holding {self.path} is full; the write was not kept") from None
-            raise
+        except lmdb.Error as e:
+            # LMDB reports a short write (disk full) as EIO: look at the filesystem to tell the two apart.
+            if _is_disk_full(e, self.path):
+                raise StorageFull(
+                    f"the disk holding {self.path} is full; the write was not kept "
+                    "(reads still work; free space and retry)"
+                ) from None
+            raise Unavailable(f"writing to {self.path} failed ({e}); the write was not kept") from None
         return result
 
     def _grow(self) -> None:
@@ -291,5 +325,14 @@ def _used_bytes(env: lmdb.Environment) -> int:
     return (info["last_pgno"] + 1) * stat["psize"]
 
 
-def _is_disk_full(e: Exception) -> bool:
-    return "No space left" in str(e) or getattr(e, "errno", None) == errno.ENOSPC
+DISK_FULL_MARGIN = 16 << 20  # bytes: a write error with less free space than this is taken as "disk full"
+
+
+def _is_disk_full(e: Exception, path: str) -> bool:
+    if "No space left" in str(e) or getattr(e, "errno", None) == errno.ENOSPC:
+        return True
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < DISK_FULL_MARGIN
