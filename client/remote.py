@@ -88,12 +88,30 @@ class RemoteCollection:
             out.append(payload_codec.encode(doc, where) if doc else b"")
         return out
 
+    def _vector_fields(self, vectors: object) -> Mapping[str, object]:
+        # The engine's first checks of upsert vectors (Collection._prepare_vectors), made here because they come
+        # before any array conversion: same order, same messages.
+        fields = self.schema.vectors
+        if not isinstance(vectors, Mapping):
+            if len(fields) != 1:
+                raise InvalidArgument(
+                    f"this collection has vector fields {sorted(fields)}: pass vectors as a dict of field -> array"
+                )
+            return {next(iter(fields)): vectors}
+        unknown = set(vectors) - set(fields)
+        if unknown:
+            raise InvalidArgument(f"unknown vector field(s) {sorted(unknown)}: this collection has {sorted(fields)}")
+        missing = set(fields) - set(vectors)
+        if missing:
+            raise InvalidArgument(f"missing vectors for field(s) {sorted(missing)}: every point needs each field")
+        return vectors
+
     def _upsert_request(self, ids: object, vectors: object, payloads: object) -> points_pb2.UpsertRequest | None:
         req = points_pb2.UpsertRequest(collection=self._ref)
         n = _ids_pb(ids, req.ids)
         if n == 0:
             return None
-        C.to_pb_field_vectors(vectors, req.vectors)
+        C.to_pb_field_vectors(self._vector_fields(vectors), req.vectors)
         pays = self._encode_payloads(payloads, ids, n)
         if pays is not None:
             req.payloads.extend(pays)
