@@ -15,10 +15,10 @@ from vecdb.results import Hits, Point, ScrollPage
 from vecdb_server import ServerConfig, create_server
 
 
-def start(tmp_dir, **config):
+def start(tmp_dir, interceptors=(), **config):
     config.setdefault("port", 0)
     config.setdefault("workers", 8)
-    return create_server(ServerConfig(data=str(tmp_dir), **config))
+    return create_server(ServerConfig(data=str(tmp_dir), **config), interceptors=interceptors)
 
 
 @pytest.fixture(scope="module")
