@@ -9,6 +9,7 @@ BENCHMARKS = {
     "exact": "exact search vs the best numpy/BLAS formulation (siftsmall, glove-100k)",
     "ingest": "durable batch ingest vs chromadb and lancedb",
     "scale": "open time and resident memory of a 1M x 128 collection",
+    "remote": "gRPC vs embedded: per-query overhead, streaming ingest, 8 vs 1 clients; milvus-lite side by side",
 }
 
 
