@@ -3,6 +3,7 @@ translation of gRPC statuses back into vecdb.errors classes."""
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -57,7 +58,7 @@ def service_config(attempts: int) -> str:
 
 
 def make_channel(
-    target: str, tls: bool | TLS, retries: int, max_receive_bytes: int, options: list | None
+    target: str, tls: bool | TLS, retries: int, max_receive_bytes: int, options: list | None, aio: bool = False
 ) -> grpc.Channel:
     opts = [
         ("grpc.enable_retries", 1 if retries > 1 else 0),
@@ -66,13 +67,14 @@ def make_channel(
         ("grpc.max_send_message_length", -1),  # the server's limit is the one that counts
         *(options or []),
     ]
+    mod = importlib.import_module("grpc.aio") if aio else grpc
     if tls:
         cfg = tls if isinstance(tls, TLS) else TLS()
         if cfg.server_name:
             opts.append(("grpc.ssl_target_name_override", cfg.server_name))
         creds = grpc.ssl_channel_credentials(root_certificates=cfg.root_certificates)
-        return grpc.secure_channel(target, creds, options=opts)
-    return grpc.insecure_channel(target, options=opts)
+        return mod.secure_channel(target, creds, options=opts)
+    return mod.insecure_channel(target, options=opts)
 
 
 def rebuild_error(e: grpc.RpcError) -> VecDBError:
@@ -92,26 +94,59 @@ def rebuild_error(e: grpc.RpcError) -> VecDBError:
     return cls(details)
 
 
-class Stubs:
-    """The generated stubs of one channel, with every call going through `call` (deadline, auth, error mapping)."""
+class _StubSet:
+    def __init__(self, channel, token: str | None, timeout: float | None) -> None:
+        from grpc_health.v1 import health_pb2_grpc
 
-    def __init__(self, channel: grpc.Channel, token: str | None, timeout: float | None) -> None:
         self.channel = channel
         self.collections = collections_pb2_grpc.CollectionsStub(channel)
         self.points = points_pb2_grpc.PointsStub(channel)
         self.search = search_pb2_grpc.SearchStub(channel)
         self.admin = admin_pb2_grpc.AdminStub(channel)
+        self.health = health_pb2_grpc.HealthStub(channel)
         self.metadata = (("authorization", f"Bearer {token}"),) if token else None
         self.timeout = timeout
 
-    def call(self, method: Callable, request: Any, timeout: float | None = None) -> Any:
+    def _method(self, service: str, method: str) -> Callable:
+        return getattr(getattr(self, service), method)
+
+
+class Stubs(_StubSet):
+    """Blocking stubs of one channel; every call goes through here (deadline, auth metadata, error mapping)."""
+
+    def invoke_raw(self, service: str, method: str, request: Any, timeout: float | None = None) -> Any:
         try:
-            return method(request, timeout=timeout or self.timeout, metadata=self.metadata)
+            return self._method(service, method)(request, timeout=timeout or self.timeout, metadata=self.metadata)
         except grpc.RpcError as e:
             raise rebuild_error(e) from None
 
-    def stream(self, method: Callable, request: Any, timeout: float | None = None) -> Iterator[Any]:
+    def invoke(self, call) -> Any:
+        return self.invoke_raw(call.service, call.method, call.request, call.timeout)
+
+    def stream(self, service: str, method: str, request: Any, timeout: float | None = None) -> Iterator[Any]:
         try:
-            yield from method(request, timeout=timeout or self.timeout, metadata=self.metadata)
+            yield from self._method(service, method)(request, timeout=timeout or self.timeout, metadata=self.metadata)
+        except grpc.RpcError as e:
+            raise rebuild_error(e) from None
+
+
+class AsyncStubs(_StubSet):
+    """The same over a grpc.aio channel."""
+
+    async def invoke_raw(self, service: str, method: str, request: Any, timeout: float | None = None) -> Any:
+        try:
+            return await self._method(service, method)(request, timeout=timeout or self.timeout, metadata=self.metadata)
+        except grpc.RpcError as e:
+            raise rebuild_error(e) from None
+
+    async def invoke(self, call) -> Any:
+        return await self.invoke_raw(call.service, call.method, call.request, call.timeout)
+
+    async def stream(self, service: str, method: str, request: Any, timeout: float | None = None):
+        try:
+            async for item in self._method(service, method)(
+                request, timeout=timeout or self.timeout, metadata=self.metadata
+            ):
+                yield item
         except grpc.RpcError as e:
             raise rebuild_error(e) from None

@@ -3,7 +3,10 @@ that the congruence suite runs every scenario on."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import inspect
+import threading
 from collections.abc import Callable
 
 import numpy as np
@@ -42,6 +45,59 @@ def _clean(db) -> None:
         db.drop_collection(name)
 
 
+class EventLoopThread:
+    """An asyncio loop in a background thread, so synchronous test code can drive the asyncio client."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(120)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+class SyncOverAsync:
+    """The asyncio client seen through blocking calls: every coroutine method is run to completion on the loop,
+    and collection handles come back wrapped too. Lets the congruence scenarios run unchanged on the aio client."""
+
+    def __init__(self, target, loop: EventLoopThread) -> None:
+        self._target = target
+        self._loop = loop
+
+    def __getattr__(self, name):
+        attr = getattr(self._target, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args, **kwargs):
+            out = attr(*args, **kwargs)
+            if inspect.iscoroutine(out):
+                out = self._loop.run(out)
+            if isinstance(out, vecdb_client.AsyncRemoteCollection):
+                return SyncOverAsync(out, self._loop)
+            return out
+
+        return call
+
+    def __getitem__(self, name):
+        return self.get_collection(name)
+
+
+@pytest.fixture(scope="module")
+def remote_async(server):
+    loop = EventLoopThread()
+    db = loop.run(vecdb_client.connect_async(f"127.0.0.1:{server.port}", timeout=30))
+    yield SyncOverAsync(db, loop)
+    loop.run(db.close())
+    loop.stop()
+
+
 @pytest.fixture(params=["embedded", "remote"])
 def any_db(request, tmp_path):
     """The `db` of CONVENTIONS #8: the same test body runs on an embedded database and on the server."""
@@ -58,28 +114,36 @@ def any_db(request, tmp_path):
 
 @dataclasses.dataclass
 class Pair:
+    """The embedded database and the server (one database, reached through the blocking and the asyncio client)."""
+
     embedded: vecdb.Database
     remote: vecdb_client.RemoteDatabase
+    remote_async: SyncOverAsync
 
     def run(self, scenario: Callable) -> list:
-        """Run scenario(db, log) on both; every step's result or error must be the same."""
-        logs = []
-        for db in (self.embedded, self.remote):
+        """Run scenario(db, log) embedded, then remotely through each client (on a clean server each time);
+        every step's result or error must be the same."""
+        logs = {}
+        for name, db in (("embedded", self.embedded), ("remote", self.remote), ("remote_async", self.remote_async)):
+            if name != "embedded":
+                _clean(self.remote)
             log = Log()
             scenario(db, log)
-            logs.append(log.entries)
-        emb, rem = logs
-        assert len(emb) == len(rem), f"{len(emb)} embedded steps vs {len(rem)} remote steps"
-        for i, (a, b) in enumerate(zip(emb, rem)):
-            assert a == b, f"step {i} differs:\n  embedded: {a}\n  remote:   {b}"
+            logs[name] = log.entries
+        emb = logs["embedded"]
+        for name in ("remote", "remote_async"):
+            got = logs[name]
+            assert len(emb) == len(got), f"{len(emb)} embedded steps vs {len(got)} {name} steps"
+            for i, (a, b) in enumerate(zip(emb, got)):
+                assert a == b, f"step {i} differs:\n  embedded: {a}\n  {name}: {b}"
         return emb
 
 
 @pytest.fixture
-def pair(tmp_path, remote):
+def pair(tmp_path, remote, remote_async):
     _clean(remote)
     emb = vecdb.open(tmp_path / "embedded")
-    yield Pair(emb, remote)
+    yield Pair(emb, remote, remote_async)
     emb.close()
     _clean(remote)
 

@@ -6,7 +6,7 @@ import inspect
 
 import numpy as np
 import pytest
-from grpc_fixtures import any_db, pair, remote, server  # noqa: F401 - fixtures
+from grpc_fixtures import any_db, pair, remote, remote_async, server  # noqa: F401 - fixtures
 from test_errors import BAD_UPSERTS
 
 import vecdb
@@ -269,9 +269,11 @@ def test_engine_features_forwarded(pair):
         return c
 
     if "filter" not in search_args:
-        c = setup(pair.remote)
-        with pytest.raises(vecdb.VecDBError, match="filter: this server's engine does not support it yet"):
-            c.search("v", X8[0], k=3, filter=F.eq("lang", "en"))
+        for db in (pair.remote, pair.remote_async):
+            db.drop_collection("f", missing_ok=True)
+            c = setup(db)
+            with pytest.raises(vecdb.VecDBError, match="filter: this server's engine does not support it yet"):
+                c.search("v", X8[0], k=3, filter=F.eq("lang", "en"))
         return
 
     flt = F.eq("lang", "en") & F.range_("n", gte=3) & ~F.contains_any("tags", ["b"])
@@ -301,3 +303,23 @@ def test_any_db_fixture(any_db):
     with pytest.raises(NotFound):
         any_db.get_collection("missing")
     assert isinstance(NotFound("x"), KeyError)  # the classes keep their Python bases on both sides
+
+
+def test_async_client_mirrors_blocking_client():
+    """Same public methods and signatures; the asyncio ones are coroutines."""
+    import vecdb_client as vc
+
+    for sync_cls, async_cls in (
+        (vc.RemoteDatabase, vc.AsyncRemoteDatabase),
+        (vc.RemoteCollection, vc.AsyncRemoteCollection),
+    ):
+        public = {n for n in dir(sync_cls) if not n.startswith("_") and callable(getattr(sync_cls, n))}
+        public -= {"close", "collection_class"}
+        assert public <= set(dir(async_cls)), public - set(dir(async_cls))
+        for name in public:
+            a, b = getattr(sync_cls, name), getattr(async_cls, name)
+            assert inspect.iscoroutinefunction(b), name
+            assert list(inspect.signature(a).parameters) == list(inspect.signature(b).parameters), name
+            for p in inspect.signature(a).parameters.values():
+                q = inspect.signature(b).parameters[p.name]
+                assert (p.kind, p.default) == (q.kind, q.default), (name, p.name)

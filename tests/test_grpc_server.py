@@ -321,7 +321,7 @@ def test_deadline_passed_before_start_runs_nothing(hooked):
     hook.delay = {"Upsert": 0.4}
     try:
         with pytest.raises(E.DeadlineExceeded):
-            c._stubs.call(c._stubs.points.Upsert, c._upsert_request([9], [[9, 9]], None), timeout=0.1)
+            db._stubs.invoke_raw("points", "Upsert", c._upsert_request([9], [[9, 9]], None), timeout=0.1)
     finally:
         hook.delay = {}
     time.sleep(0.5)  # the server has long finished whatever it was going to do
@@ -394,6 +394,11 @@ def test_upsert_batches_streams_and_reports_partial_commits(remote):
     with pytest.raises(E.InvalidArgument, match=r"dimension 3.*100 points of earlier batches .* were committed"):
         c.upsert_batches(iter(batches))
     assert c.count() == 1100
+    # An error found locally while producing a later batch: the stream closes cleanly, then the error is raised.
+    batches = [(np.arange(3000, 3050), x[:50]), ([-1], x[:1])]
+    with pytest.raises(E.InvalidArgument, match=r"bad id -1.*50 points of earlier batches .* were committed"):
+        c.upsert_batches(iter(batches))
+    assert c.count() == 1150
     assert c.upsert_batches(iter([])) == 0
 
 
