@@ -294,6 +294,8 @@ def table(res: dict) -> str:
         f"p99 {lat['overhead_p99_ms']:.3f} ms;"
         f" remote/embedded ingest {v['ingest']['remote_over_embedded']:.2f} (goal >= 0.5);"
         f" identical results: {v['identical_results']}",
+        f"machine load average (1 min) before / after: {res['load_avg_before'][0]:.1f} / "
+        f"{res['load_avg_after'][0]:.1f} on {os.cpu_count()} cores",
     ]
     return "\n".join(lines)
 
@@ -351,13 +353,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--no-milvus", action="store_true")
     a = p.parse_args(argv)
     ds = datasets.load(a.dataset)
-    res = {"dataset": a.dataset, "n": len(ds.train), "dim": ds.dim, "k": a.k}
+    res = {"dataset": a.dataset, "n": len(ds.train), "dim": ds.dim, "k": a.k, "load_avg_before": os.getloadavg()}
     res["vecdb"] = run_vecdb(ds, a.k, a.queries, a.rounds, a.batch, a.per_client)
     if not a.no_milvus:
         try:
             res["milvus_lite"] = run_milvus(ds, a.k, a.milvus_queries, a.batch, max(2, a.per_client // 20))
         except ImportError as e:
             print(f"milvus-lite skipped: {e} (pip install milvus-lite pymilvus)")
+    res["load_avg_after"] = os.getloadavg()  # the machine is shared: a load above its 2 cores inflates latencies
     params = {"dataset": a.dataset, "k": a.k}
     path = save("remote", params, res)
     plot(res, RESULTS / path.name.replace(".json", ".png"))

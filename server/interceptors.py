@@ -65,13 +65,27 @@ def _check_deadline(context: grpc.ServicerContext) -> None:
 
 
 class ErrorInterceptor(grpc.ServerInterceptor):
-    """Maps exceptions to statuses, refuses calls whose deadline already passed, and logs each call."""
+    """Maps exceptions to statuses, refuses calls whose deadline already passed, and logs each call.
+    Wrapped handlers are built once per (method, handler) and reused: this runs on the server's dispatch thread."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, int], tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
 
     def intercept_service(self, continuation, handler_call_details):
         handler = continuation(handler_call_details)
         if handler is None:
             return None
-        method = handler_call_details.method
+        key = (handler_call_details.method, id(handler))
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] is handler:
+            return hit[1]
+        wrapped = self._wrap(handler, handler_call_details.method)
+        if len(self._cache) > 4096:  # handlers made per call by an outer interceptor: keep the cache bounded
+            self._cache.clear()
+        self._cache[key] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
 
         def wrap(fn: Callable, streaming: bool) -> Callable:
             if streaming:
