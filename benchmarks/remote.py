@@ -180,9 +180,35 @@ def run_vecdb(ds, k: int, nq: int, rounds: int, batch: int, per_client: int) -> 
             out["identical_results"] = bool(np.array_equal(rows_e, rows_r))
             rdb.close()
 
-        # Concurrency: a fresh server process per kernel-pool setting, on the collection ingested above.
+        # Concurrency: a fresh server process per kernel-pool setting, on the collection ingested above; and the
+        # same threads on the embedded engine in this process, as the reference of what the machine allows now.
         out["concurrency"] = {}
+        out["concurrency_embedded"] = {}
         for label, kthreads in (("default_kernel_threads", None), ("one_kernel_thread", 1)):
+            saved = os.environ.get("VECDB_THREADS")
+            if kthreads:
+                os.environ["VECDB_THREADS"] = str(kthreads)  # read per call by the kernels' fan-out
+            try:
+                with vecdb.open(emb_dir) as db:
+                    col = db["g"]
+
+                    def make_emb(col=col):
+                        return lambda v: col.search("v", v, k=k, with_payload=False)
+
+                    e1 = max(throughput(make_emb, q, 1, per_client, os.getpid()) for _ in range(rounds))
+                    e8 = max(throughput(make_emb, q, 8, per_client * 4, os.getpid()) for _ in range(rounds))
+            finally:
+                if saved is None:
+                    os.environ.pop("VECDB_THREADS", None)
+                else:
+                    os.environ["VECDB_THREADS"] = saved
+            out["concurrency_embedded"][label] = {
+                "qps_1_thread": e1[0],
+                "qps_8_threads": e8[0],
+                "ratio_8_over_1": e8[0] / e1[0],
+                "cores_busy_1_thread": e1[1],
+                "cores_busy_8_threads": e8[1],
+            }
             with vecdb_server(srv_dir, kthreads) as (port, pid):
                 conns = []
 
@@ -282,6 +308,12 @@ def table(res: dict) -> str:
             )
         else:
             lines.append("| vecdb remote, 1 kernel thread | | | | " + conc)
+    for label, c in v["concurrency_embedded"].items():
+        name = "vecdb embedded, 8 threads vs 1" + (", 1 kernel thread" if label == "one_kernel_thread" else "")
+        lines.append(
+            f"| {name} | | | | | {c['qps_1_thread']:,.0f} | {c['qps_8_threads']:,.0f} | {c['ratio_8_over_1']:.2f}x "
+            f"| {c['cores_busy_1_thread']:.2f} / {c['cores_busy_8_threads']:.2f} (process) |"
+        )
     if m:
         lines.append(
             f"| milvus-lite (pymilvus, gRPC) | {m['latency']['median_ms']:.3f} | {m['latency']['p99_ms']:.3f} "
