@@ -91,8 +91,10 @@ class AsyncRemoteCollection(CollectionOps):
     async def compact(self, *, progress: bool | None = None) -> dict[str, int]:
         return await self._run(self._compact())
 
-    async def build_index(self, field: str) -> dict[str, Any]:
-        return await self._run(self._build_index(field))
+    async def build_index(self, field: str | None = None, *, progress: bool | None = None, chunk: int = 100_000) -> int:
+        """Index the rows not yet in the graph of `field` (every indexed field if None) on the server, in
+        transactions of `chunk` rows. Returns the number of rows indexed (progress is shown there, not here)."""
+        return await self._run(self._build_index(field, chunk))
 
 
 class AsyncRemoteDatabase(DatabaseOps):

@@ -209,10 +209,16 @@ def _index_to_pb(d: Mapping[str, Any], out: types_pb2.IndexParams) -> None:
     to_pb_hnsw(HNSWParams.from_dict(d), out.hnsw)
 
 
-def _index_from_pb(m: types_pb2.IndexParams) -> dict[str, Any] | None:
-    if m.WhichOneof("kind") == "hnsw":
+_DEFAULT_INDEX = object()  # IndexParams absent: leave the engine's default
+
+
+def _index_from_pb(m: types_pb2.IndexParams) -> Any:
+    kind = m.WhichOneof("kind")
+    if kind == "hnsw":
         return from_pb_hnsw(m.hnsw).to_dict()
-    return None
+    if kind == "none":
+        return None
+    return _DEFAULT_INDEX
 
 
 def _spec_to_pb(d: Mapping[str, Any], out) -> None:
@@ -234,9 +240,12 @@ def to_pb_vector_field(d: Mapping[str, Any], out: types_pb2.VectorField) -> None
     d.pop("compression", None)
     if kind == "dense":
         out.dense.dim, out.dense.metric = int(d.pop("dim")), str(d.pop("metric", "cosine"))
-        index = d.pop("index", None)
-        if index is not None:
-            _index_to_pb(index, out.dense.index)
+        if "index" in d:  # None: explicitly no index (absent: the engine's default)
+            index = d.pop("index")
+            if index is None:
+                out.dense.index.none.SetInParent()
+            else:
+                _index_to_pb(index, out.dense.index)
     elif kind == "multi_vector":
         out.multi_vector.dim, out.multi_vector.metric = int(d.pop("dim")), str(d.pop("metric", "maxsim"))
         out.multi_vector.params_json = to_json(d) if d else b""
@@ -255,7 +264,7 @@ def from_pb_vector_field(m: types_pb2.VectorField) -> dict[str, Any]:
         d: dict[str, Any] = {"kind": "dense", "dim": m.dense.dim, "metric": m.dense.metric}
         if m.dense.HasField("index"):
             index = _index_from_pb(m.dense.index)
-            if index is not None:
+            if index is not _DEFAULT_INDEX:
                 d["index"] = index
     elif kind == "multi_vector":
         mv = m.multi_vector

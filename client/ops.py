@@ -274,9 +274,13 @@ class CollectionOps:
     def _compact(self) -> Op:
         return C.from_json((yield Call("collections", "Compact", self._ref)).json)
 
-    def _build_index(self, field: str) -> Op:
-        req = collections_pb2.BuildIndexRequest(collection=self._ref, field=field)
-        return C.from_json((yield Call("collections", "BuildIndex", req)).json or b"{}")
+    def _build_index(self, field: str | None, chunk: int) -> Op:
+        if field is not None and not isinstance(field, str):
+            self.schema.field(field)  # the engine's "unknown vector field" error
+        if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 0:
+            raise InvalidArgument(f"chunk must be a positive integer, got {chunk!r}")
+        req = collections_pb2.BuildIndexRequest(collection=self._ref, field=field or "", chunk=chunk)
+        return C.from_json((yield Call("collections", "BuildIndex", req)).json)
 
 
 class DatabaseOps:

@@ -98,8 +98,10 @@ class RemoteCollection(CollectionOps):
         """Reclaim the rows of deleted and replaced points on the server (progress is shown there, not here)."""
         return self._run(self._compact())
 
-    def build_index(self, field: str) -> dict[str, Any]:
-        return self._run(self._build_index(field))
+    def build_index(self, field: str | None = None, *, progress: bool | None = None, chunk: int = 100_000) -> int:
+        """Index the rows not yet in the graph of `field` (every indexed field if None) on the server, in
+        transactions of `chunk` rows. Returns the number of rows indexed (progress is shown there, not here)."""
+        return self._run(self._build_index(field, chunk))
 
 
 class RemoteDatabase(DatabaseOps):

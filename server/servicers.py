@@ -116,10 +116,11 @@ class CollectionsServicer(_Base, collections_pb2_grpc.CollectionsServicer):
         build = getattr(col, "build_index", None)
         if build is None:
             raise Unimplemented("this server's engine has no build_index yet")
-        kwargs = {}
-        if request.HasField("index"):
-            kwargs["index"] = C.from_pb_hnsw(request.index.hnsw)
-        return collections_pb2.JsonReport(json=C.to_json(build(request.field, **kwargs) or {}))
+        accepts = inspect.signature(build).parameters
+        kwargs: dict[str, Any] = {"progress": False} if "progress" in accepts else {}
+        if request.chunk and "chunk" in accepts:
+            kwargs["chunk"] = int(request.chunk)
+        return collections_pb2.JsonReport(json=C.to_json(build(request.field or None, **kwargs)))
 
 
 def _payloads(raw: Any) -> list | None:

@@ -119,6 +119,8 @@ def test_vector_field_dict_forms_round_trip():
     # Field kinds and options the engine is gaining: their dict forms survive the wire unchanged.
     for d in [
         {"kind": "dense", "dim": 8, "metric": "cosine", "index": HNSWParams(m=8, ef_search=40).to_dict()},
+        {"kind": "dense", "dim": 8, "metric": "cosine", "index": None},  # explicitly no index
+        {"kind": "dense", "dim": 8, "metric": "cosine"},  # the engine's default index
         {"kind": "multi_vector", "dim": 128, "metric": "maxsim", "fde": {"reps": 10, "seed": 1}},
         {"kind": "binary", "bits": 256, "metric": "hamming"},
         {"kind": "dense", "dim": 4, "metric": "l2", "compression": {"kind": "pq", "m": 2, "nbits": 8}},

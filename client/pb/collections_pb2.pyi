@@ -121,14 +121,14 @@ class ListAliasesResponse(_message.Message):
     def __init__(self, aliases: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class BuildIndexRequest(_message.Message):
-    __slots__ = ("collection", "field", "index")
+    __slots__ = ("collection", "field", "chunk")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     FIELD_FIELD_NUMBER: _ClassVar[int]
-    INDEX_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
     collection: CollectionRef
     field: str
-    index: _types_pb2.IndexParams
-    def __init__(self, collection: _Optional[_Union[CollectionRef, _Mapping]] = ..., field: _Optional[str] = ..., index: _Optional[_Union[_types_pb2.IndexParams, _Mapping]] = ...) -> None: ...
+    chunk: int
+    def __init__(self, collection: _Optional[_Union[CollectionRef, _Mapping]] = ..., field: _Optional[str] = ..., chunk: _Optional[int] = ...) -> None: ...
 
 class JsonReport(_message.Message):
     __slots__ = ("json",)

@@ -166,7 +166,8 @@ class CollectionsServicer:
         raise NotImplementedError('Method not implemented!')
 
     def BuildIndex(self, request, context):
-        """Build or rebuild the index of one vector field. UNIMPLEMENTED while the engine has no build_index.
+        """Index every row not yet in the graph of a field (the embedded Collection.build_index); answers the number of
+        rows indexed (a JSON number). UNIMPLEMENTED when the engine behind the server has no build_index.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -24,15 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14vecdb/v1/types.proto\x12\x08vecdb.v1\"E\n\x06Tensor\x12\x1e\n\x05\x64type\x18\x01 \x01(\x0e\x32\x0f.vecdb.v1.DType\x12\r\n\x05shape\x18\x02 \x03(\x04\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"A\n\x0cRaggedTensor\x12 \n\x06values\x18\x01 \x01(\x0b\x32\x10.vecdb.v1.Tensor\x12\x0f\n\x07lengths\x18\x02 \x03(\r\"/\n\x07PointId\x12\r\n\x03num\x18\x01 \x01(\x04H\x00\x12\r\n\x03str\x18\x02 \x01(\tH\x00\x42\x06\n\x04kind\"=\n\x08PointIds\x12\x11\n\tuint64_le\x18\x01 \x01(\x0c\x12\x1e\n\x03ids\x18\x02 \x03(\x0b\x32\x11.vecdb.v1.PointId\"\x83\x01\n\nHNSWParams\x12\t\n\x01m\x18\x01 \x01(\r\x12\x17\n\x0f\x65\x66_construction\x18\x02 \x01(\r\x12\x16\n\tef_search\x18\x03 \x01(\rH\x00\x88\x01\x01\x12\x17\n\x0findex_threshold\x18\x04 \x01(\x04\x12\x0c\n\x04seed\x18\x05 \x01(\x04\x42\x0c\n\n_ef_searchJ\x04\x08\x06\x10\x10\"A\n\x0bIndexParams\x12$\n\x04hnsw\x18\x01 \x01(\x0b\x32\x14.vecdb.v1.HNSWParamsH\x00\x42\x06\n\x04kindJ\x04\x08\x02\x10\x10\":\n\x0f\x43ompressionSpec\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x13\n\x0bparams_json\x18\x02 \x01(\x0cJ\x04\x08\x03\x10 \"U\n\nDenseField\x12\x0b\n\x03\x64im\x18\x01 \x01(\r\x12\x0e\n\x06metric\x18\x02 \x01(\t\x12$\n\x05index\x18\x03 \x01(\x0b\x32\x15.vecdb.v1.IndexParamsJ\x04\x08\x04\x10\x10\"J\n\x10MultiVectorField\x12\x0b\n\x03\x64im\x18\x01 \x01(\r\x12\x0e\n\x06metric\x18\x02 \x01(\t\x12\x13\n\x0bparams_json\x18\x03 \x01(\x0cJ\x04\x08\x04\x10\x10\"1\n\x0b\x42inaryField\x12\x0c\n\x04\x62its\x18\x01 \x01(\r\x12\x0e\n\x06metric\x18\x02 \x01(\tJ\x04\x08\x03\x10\x10\"\xd5\x01\n\x0bVectorField\x12%\n\x05\x64\x65nse\x18\x01 \x01(\x0b\x32\x14.vecdb.v1.DenseFieldH\x00\x12\x32\n\x0cmulti_vector\x18\x02 \x01(\x0b\x32\x1a.vecdb.v1.MultiVectorFieldH\x00\x12\'\n\x06\x62inary\x18\x03 \x01(\x0b\x32\x15.vecdb.v1.BinaryFieldH\x00\x12.\n\x0b\x63ompression\x18\x08 \x01(\x0b\x32\x19.vecdb.v1.CompressionSpecB\x06\n\x04kindJ\x04\x08\x04\x10\x08J\x04\x08\t\x10\x10\"F\n\x10NamedVectorField\x12\x0c\n\x04name\x18\x01 \x01(\t\x12$\n\x05\x66ield\x18\x02 \x01(\x0b\x32\x15.vecdb.v1.VectorField\"*\n\x0cPayloadField\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\"n\n\x10\x43ollectionSchema\x12+\n\x07vectors\x18\x01 \x03(\x0b\x32\x1a.vecdb.v1.NamedVectorField\x12\'\n\x07payload\x18\x02 \x03(\x0b\x32\x16.vecdb.v1.PayloadFieldJ\x04\x08\x03\x10\x10\"\xa7\x01\n\x05Value\x12\x16\n\x0cstring_value\x18\x01 \x01(\tH\x00\x12\x13\n\tint_value\x18\x02 \x01(\x12H\x00\x12\x15\n\x0b\x66loat_value\x18\x03 \x01(\x01H\x00\x12\x14\n\nbool_value\x18\x04 \x01(\x08H\x00\x12\x19\n\x0f\x64\x61tetime_micros\x18\x05 \x01(\x12H\x00\x12\x11\n\x07\x62ig_int\x18\x06 \x01(\tH\x00\x12\x0e\n\x04json\x18\x07 \x01(\x0cH\x00\x42\x06\n\x04kind\";\n\nFieldValue\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x1e\n\x05value\x18\x02 \x01(\x0b\x32\x0f.vecdb.v1.Value\"=\n\x0b\x46ieldValues\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x1f\n\x06values\x18\x02 \x03(\x0b\x32\x0f.vecdb.v1.Value\"\x19\n\x08\x46ieldRef\x12\r\n\x05\x66ield\x18\x01 \x01(\t\"\x92\x01\n\x0bRangeFilter\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x1b\n\x02gt\x18\x02 \x01(\x0b\x32\x0f.vecdb.v1.Value\x12\x1c\n\x03gte\x18\x03 \x01(\x0b\x32\x0f.vecdb.v1.Value\x12\x1b\n\x02lt\x18\x04 \x01(\x0b\x32\x0f.vecdb.v1.Value\x12\x1c\n\x03lte\x18\x05 \x01(\x0b\x32\x0f.vecdb.v1.Value\"/\n\nFilterList\x12!\n\x07\x66ilters\x18\x01 \x03(\x0b\x32\x10.vecdb.v1.Filter\"\xd3\x03\n\x06\x46ilter\x12\"\n\x02\x65q\x18\x01 \x01(\x0b\x32\x14.vecdb.v1.FieldValueH\x00\x12\"\n\x02ne\x18\x02 \x01(\x0b\x32\x14.vecdb.v1.FieldValueH\x00\x12&\n\x05is_in\x18\x03 \x01(\x0b\x32\x15.vecdb.v1.FieldValuesH\x00\x12\'\n\x06not_in\x18\x04 \x01(\x0b\x32\x15.vecdb.v1.FieldValuesH\x00\x12&\n\x05range\x18\x05 \x01(\x0b\x32\x15.vecdb.v1.RangeFilterH\x00\x12-\n\x0c\x63ontains_any\x18\x06 \x01(\x0b\x32\x15.vecdb.v1.FieldValuesH\x00\x12-\n\x0c\x63ontains_all\x18\x07 \x01(\x0b\x32\x15.vecdb.v1.FieldValuesH\x00\x12$\n\x06\x65xists\x18\x08 \x01(\x0b\x32\x12.vecdb.v1.FieldRefH\x00\x12&\n\x06\x61ll_of\x18\t \x01(\x0b\x32\x14.vecdb.v1.FilterListH\x00\x12&\n\x06\x61ny_of\x18\n \x01(\x0b\x32\x14.vecdb.v1.FilterListH\x00\x12&\n\nnot_filter\x18\x0b \x01(\x0b\x32\x10.vecdb.v1.FilterH\x00\x42\x06\n\x04nodeJ\x04\x08\x0c\x10 \";\n\x0cSearchParams\x12\x0f\n\x02\x65\x66\x18\x01 \x01(\rH\x00\x88\x01\x01\x12\r\n\x05\x65xact\x18\x02 \x01(\x08\x42\x05\n\x03_efJ\x04\x08\x03\x10\x10*Y\n\x05\x44Type\x12\x15\n\x11\x44TYPE_UNSPECIFIED\x10\x00\x12\x0b\n\x07\x46LOAT32\x10\x01\x12\t\n\x05UINT8\x10\x02\x12\n\n\x06UINT64\x10\x03\x12\x08\n\x04INT8\x10\x04\x12\x0b\n\x07\x46LOAT16\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14vecdb/v1/types.proto\x12\x08vecdb.v1\"E\n\x06Tensor\x12\x1e\n\x05\x64type\x18\x01 \x01(\x0e\x32\x0f.vecdb.v1.DType\x12\r\n\x05shape\x18\x02 \x03(\x04\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"A\n\x0cRaggedTensor\x12 \n\x06values\x18\x01 \x01(\x0b\x32\x10.vecdb.v1.Tensor\x12\x0f\n\x07lengths\x18\x02 \x03(\r\"/\n\x07PointId\x12\r\n\x03num\x18\x01 \x01(\x04H\x00\x12\r\n\x03str\x18\x02 \x01(\tH\x00\x42\x06\n\x04kind\"=\n\x08PointIds\x12\x11\n\tuint64_le\x18\x01 \x01(\x0c\x12\x1e\n\x03ids\x18\x02 \x03(\x0b\x32\x11.vecdb.v1.PointId\"\x83\x01\n\nHNSWParams\x12\t\n\x01m\x18\x01 \x01(\r\x12\x17\n\x0f\x65\x66_construction\x18\x02 \x01(\r\x12\x16\n\tef_search\x18\x03 \x01(\rH\x00\x88\x01\x01\x12\x17\n\x0findex_threshold\x18\x04 \x01(\x04\x12\x0c\n\x04seed\x18\x05 \x01(\x04\x42\x0c\n\n_ef_searchJ\x04\x08\x06\x10\x10\"\t\n\x07NoIndex\"d\n\x0bIndexParams\x12$\n\x04hnsw\x18\x01 \x01(\x0b\x32\x14.vecdb.v1.HNSWParamsH\x00\x12!\n\x04none\x18\x02 \x01(\x0b\x32\x11.vecdb.v1.NoIndexH\x00\x42\x06\n\x04kindJ\x04\x08\x03\x10\x10\":\n\x0f\x43ompressionSpec\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x13\n\x0bparams_json\x18\x02 \x01(\x0cJ\x04\x08\x03\x10 \"U\n\nDenseField\x12\x0b\n\x03\x64im\x18\x01 \x01(\r\x12\x0e\n\x06metric\x18\x02 \x01(\t\x12$\n\x05index\x18\x03 \x01(\x0b\x32\x15.vecdb.v1.IndexParamsJ\x04\x08\x04\x10\x10\"J\n\x10MultiVectorField\x12\x0b\n\x03\x64im\x18\x01 \x01(\r\x12\x0e\n\x06metric\x18\x02 \x01(\t\x12\x13\n\x0bparams_json\x18\x03 \x01(\x0cJ\x04\x08\x04\x10\x10\"1\n\x0b\x42inaryField\x12\x0c\n\x04\x62its\x18\x01 \x01(\r\x12\x0e\n\x06metric\x18\x02 \x01(\tJ\x04\x08\x03\x10\x10\"\xd5\x01\n\x0bVectorField\x12%\n\x05\x64\x65nse\x18\x01 \x01(\x0b\x32\x14.vecdb.v1.DenseFieldH\x00\x12\x32\n\x0cmulti_vector\x18\x02 \x01(\x0b\x32\x1a.vecdb.v1.MultiVectorFieldH\x00\x12\'\n\x06\x62inary\x18\x03 \x01(\x0b\x32\x15.vecdb.v1.BinaryFieldH\x00\x12.\n\x0b\x63ompression\x18\x08 \x01(\x0b\x32\x19.vecdb.v1.CompressionSpecB\x06\n\x04kindJ\x04\x08\x04\x10\x08J\x04\x08\t\x10\x10\"F\n\x10NamedVectorField\x12\x0c\n\x04name\x18\x01 \x01(\t\x12$\n\x05\x66ield\x18\x02 \x01(\x0b\x32\x15.vecdb.v1.VectorField\"*\n\x0cPayloadField\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\"n\n\x10\x43ollectionSchema\x12+\n\x07vectors\x18\x01 \x03(\x0b\x32\x1a.vecdb.v1.NamedVectorField\x12\'\n\x07payload\x18\x02 \x03(\x0b\x32\x16.vecdb.v1.PayloadFieldJ\x04\x08\x03\x10\x10\"\xa7\x01\n\x05Value\x12\x16\n\x0cstring_value\x18\x01 \x01(\tH\x00\x12\x13\n\tint_value\x18\x02 \x01(\x12H\x00\x12\x15\n\x0b\x66loat_value\x18\x03 \x01(\x01H\x00\x12\x14\n\nbool_value\x18\x04 \x01(\x08H\x00\x12\x19\n\x0f\x64\x61tetime_micros\x18\x05 \x01(\x12H\x00\x12\x11\n\x07\x62ig_int\x18\x06 \x01(\tH\x00\x12\x0e\n\x04json\x18\x07 \x01(\x0cH\x00\x42\x06\n\x04kind\";\n\nFieldValue\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x1e\n\x05value\x18\x02 \x01(\x0b\x32\x0f.vecdb.v1.Value\"=\n\x0b\x46ieldValues\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x1f\n\x06values\x18\x02 \x03(\x0b\x32\x0f.vecdb.v1.Value\"\x19\n\x08\x46ieldRef\x12\r\n\x05\x66ield\x18\x01 \x01(\t\"\x92\x01\n\x0bRangeFilter\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x1b\n\x02gt\x18\x02 \x01(\x0b\x32\x0f.vecdb.v1.Value\x12\x1c\n\x03gte\x18\x03 \x01(\x0b\x32\x0f.vecdb.v1.Value\x12\x1b\n\x02lt\x18\x04 \x01(\x0b\x32\x0f.vecdb.v1.Value\x12\x1c\n\x03lte\x18\x05 \x01(\x0b\x32\x0f.vecdb.v1.Value\"/\n\nFilterList\x12!\n\x07\x66ilters\x18\x01 \x03(\x0b\x32\x10.vecdb.v1.Filter\"\xd3\x03\n\x06\x46ilter\x12\"\n\x02\x65q\x18\x01 \x01(\x0b\x32\x14.vecdb.v1.FieldValueH\x00\x12\"\n\x02ne\x18\x02 \x01(\x0b\x32\x14.vecdb.v1.FieldValueH\x00\x12&\n\x05is_in\x18\x03 \x01(\x0b\x32\x15.vecdb.v1.FieldValuesH\x00\x12\'\n\x06not_in\x18\x04 \x01(\x0b\x32\x15.vecdb.v1.FieldValuesH\x00\x12&\n\x05range\x18\x05 \x01(\x0b\x32\x15.vecdb.v1.RangeFilterH\x00\x12-\n\x0c\x63ontains_any\x18\x06 \x01(\x0b\x32\x15.vecdb.v1.FieldValuesH\x00\x12-\n\x0c\x63ontains_all\x18\x07 \x01(\x0b\x32\x15.vecdb.v1.FieldValuesH\x00\x12$\n\x06\x65xists\x18\x08 \x01(\x0b\x32\x12.vecdb.v1.FieldRefH\x00\x12&\n\x06\x61ll_of\x18\t \x01(\x0b\x32\x14.vecdb.v1.FilterListH\x00\x12&\n\x06\x61ny_of\x18\n \x01(\x0b\x32\x14.vecdb.v1.FilterListH\x00\x12&\n\nnot_filter\x18\x0b \x01(\x0b\x32\x10.vecdb.v1.FilterH\x00\x42\x06\n\x04nodeJ\x04\x08\x0c\x10 \";\n\x0cSearchParams\x12\x0f\n\x02\x65\x66\x18\x01 \x01(\rH\x00\x88\x01\x01\x12\r\n\x05\x65xact\x18\x02 \x01(\x08\x42\x05\n\x03_efJ\x04\x08\x03\x10\x10*Y\n\x05\x44Type\x12\x15\n\x11\x44TYPE_UNSPECIFIED\x10\x00\x12\x0b\n\x07\x46LOAT32\x10\x01\x12\t\n\x05UINT8\x10\x02\x12\n\n\x06UINT64\x10\x03\x12\x08\n\x04INT8\x10\x04\x12\x0b\n\x07\x46LOAT16\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vecdb.v1.types_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DTYPE']._serialized_start=2253
-  _globals['_DTYPE']._serialized_end=2342
+  _globals['_DTYPE']._serialized_start=2299
+  _globals['_DTYPE']._serialized_end=2388
   _globals['_TENSOR']._serialized_start=34
   _globals['_TENSOR']._serialized_end=103
   _globals['_RAGGEDTENSOR']._serialized_start=105
@@ -43,38 +43,40 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_POINTIDS']._serialized_end=282
   _globals['_HNSWPARAMS']._serialized_start=285
   _globals['_HNSWPARAMS']._serialized_end=416
-  _globals['_INDEXPARAMS']._serialized_start=418
-  _globals['_INDEXPARAMS']._serialized_end=483
-  _globals['_COMPRESSIONSPEC']._serialized_start=485
-  _globals['_COMPRESSIONSPEC']._serialized_end=543
-  _globals['_DENSEFIELD']._serialized_start=545
-  _globals['_DENSEFIELD']._serialized_end=630
-  _globals['_MULTIVECTORFIELD']._serialized_start=632
-  _globals['_MULTIVECTORFIELD']._serialized_end=706
-  _globals['_BINARYFIELD']._serialized_start=708
-  _globals['_BINARYFIELD']._serialized_end=757
-  _globals['_VECTORFIELD']._serialized_start=760
-  _globals['_VECTORFIELD']._serialized_end=973
-  _globals['_NAMEDVECTORFIELD']._serialized_start=975
-  _globals['_NAMEDVECTORFIELD']._serialized_end=1045
-  _globals['_PAYLOADFIELD']._serialized_start=1047
-  _globals['_PAYLOADFIELD']._serialized_end=1089
-  _globals['_COLLECTIONSCHEMA']._serialized_start=1091
-  _globals['_COLLECTIONSCHEMA']._serialized_end=1201
-  _globals['_VALUE']._serialized_start=1204
-  _globals['_VALUE']._serialized_end=1371
-  _globals['_FIELDVALUE']._serialized_start=1373
-  _globals['_FIELDVALUE']._serialized_end=1432
-  _globals['_FIELDVALUES']._serialized_start=1434
-  _globals['_FIELDVALUES']._serialized_end=1495
-  _globals['_FIELDREF']._serialized_start=1497
-  _globals['_FIELDREF']._serialized_end=1522
-  _globals['_RANGEFILTER']._serialized_start=1525
-  _globals['_RANGEFILTER']._serialized_end=1671
-  _globals['_FILTERLIST']._serialized_start=1673
-  _globals['_FILTERLIST']._serialized_end=1720
-  _globals['_FILTER']._serialized_start=1723
-  _globals['_FILTER']._serialized_end=2190
-  _globals['_SEARCHPARAMS']._serialized_start=2192
-  _globals['_SEARCHPARAMS']._serialized_end=2251
+  _globals['_NOINDEX']._serialized_start=418
+  _globals['_NOINDEX']._serialized_end=427
+  _globals['_INDEXPARAMS']._serialized_start=429
+  _globals['_INDEXPARAMS']._serialized_end=529
+  _globals['_COMPRESSIONSPEC']._serialized_start=531
+  _globals['_COMPRESSIONSPEC']._serialized_end=589
+  _globals['_DENSEFIELD']._serialized_start=591
+  _globals['_DENSEFIELD']._serialized_end=676
+  _globals['_MULTIVECTORFIELD']._serialized_start=678
+  _globals['_MULTIVECTORFIELD']._serialized_end=752
+  _globals['_BINARYFIELD']._serialized_start=754
+  _globals['_BINARYFIELD']._serialized_end=803
+  _globals['_VECTORFIELD']._serialized_start=806
+  _globals['_VECTORFIELD']._serialized_end=1019
+  _globals['_NAMEDVECTORFIELD']._serialized_start=1021
+  _globals['_NAMEDVECTORFIELD']._serialized_end=1091
+  _globals['_PAYLOADFIELD']._serialized_start=1093
+  _globals['_PAYLOADFIELD']._serialized_end=1135
+  _globals['_COLLECTIONSCHEMA']._serialized_start=1137
+  _globals['_COLLECTIONSCHEMA']._serialized_end=1247
+  _globals['_VALUE']._serialized_start=1250
+  _globals['_VALUE']._serialized_end=1417
+  _globals['_FIELDVALUE']._serialized_start=1419
+  _globals['_FIELDVALUE']._serialized_end=1478
+  _globals['_FIELDVALUES']._serialized_start=1480
+  _globals['_FIELDVALUES']._serialized_end=1541
+  _globals['_FIELDREF']._serialized_start=1543
+  _globals['_FIELDREF']._serialized_end=1568
+  _globals['_RANGEFILTER']._serialized_start=1571
+  _globals['_RANGEFILTER']._serialized_end=1717
+  _globals['_FILTERLIST']._serialized_start=1719
+  _globals['_FILTERLIST']._serialized_end=1766
+  _globals['_FILTER']._serialized_start=1769
+  _globals['_FILTER']._serialized_end=2236
+  _globals['_SEARCHPARAMS']._serialized_start=2238
+  _globals['_SEARCHPARAMS']._serialized_end=2297
 # @@protoc_insertion_point(module_scope)

@@ -70,11 +70,17 @@ class HNSWParams(_message.Message):
     seed: int
     def __init__(self, m: _Optional[int] = ..., ef_construction: _Optional[int] = ..., ef_search: _Optional[int] = ..., index_threshold: _Optional[int] = ..., seed: _Optional[int] = ...) -> None: ...
 
+class NoIndex(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
 class IndexParams(_message.Message):
-    __slots__ = ("hnsw",)
+    __slots__ = ("hnsw", "none")
     HNSW_FIELD_NUMBER: _ClassVar[int]
+    NONE_FIELD_NUMBER: _ClassVar[int]
     hnsw: HNSWParams
-    def __init__(self, hnsw: _Optional[_Union[HNSWParams, _Mapping]] = ...) -> None: ...
+    none: NoIndex
+    def __init__(self, hnsw: _Optional[_Union[HNSWParams, _Mapping]] = ..., none: _Optional[_Union[NoIndex, _Mapping]] = ...) -> None: ...
 
 class CompressionSpec(_message.Message):
     __slots__ = ("kind", "params_json")
