@@ -281,6 +281,11 @@ def test_engine_features_forwarded(pair):
     def scenario(db, log):
         c = setup(db)
         log("filtered", c.search, "v", X8[:3], k=5, filter=flt)
+        log("isin | exists", c.search, "v", X8[0], k=4, filter=F.isin("lang", ["fr", "de"]) | ~F.exists("lang"))
+        log("keyword_set", c.search, "v", X8[1], k=3, filter=F.contains_all("tags", ["a", "b"]) & F.eq("ok", False))
+        log("not_in / ne", c.search, "v", X8[2], k=3, filter=F.not_in("n", [1, 2, 3]) & F.ne("lang", "en"))
+        log("float range", c.search, "v", X8[3], k=2, filter=F.range_("x", gt=1.5, lte=7))
+        log("nothing matches", c.search, "v", X8[0], k=2, filter=F.eq("lang", "zz"))
         log("filter on undeclared field", c.search, "v", X8[0], k=1, filter=F.eq("free", 1))
         log("filter wrong type", c.search, "v", X8[0], k=1, filter=F.eq("n", "x"))
         log("datetime range", c.search, "v", X8[0], k=1, filter=F.range_("at", gte=dt.datetime(2020, 1, 1)))
