@@ -11,6 +11,7 @@ BENCHMARKS = {
     "scale": "open time and resident memory of a 1M x 128 collection",
     "ann": "ANN recall/QPS vs hnswlib, faiss, usearch, chromadb, lancedb (ann-benchmarks style)",
     "filtered": "filtered search at every selectivity vs faiss IDSelector, hnswlib filter, chromadb, lancedb",
+    "remote": "gRPC vs embedded: per-query overhead, streaming ingest, 8 vs 1 clients; milvus-lite side by side",
 }
 
 

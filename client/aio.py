@@ -1,0 +1,177 @@
+"""The asyncio client: the same methods as RemoteDatabase / RemoteCollection, as coroutines.
+
+    db = await vecdb_client.connect_async("localhost:50051")
+    col = await db.get_collection("docs")
+    hits = await col.search("emb", query, k=10)
+
+Every method runs the same operation generator (ops.py) as the blocking client, driven with awaits, so arguments,
+results and errors are identical; tests/test_grpc_congruence.py runs its scenarios through this client too.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from vecdb.ids import PointId
+from vecdb.results import Hits, Point, ScrollPage
+from vecdb.schema import CollectionSchema
+
+from .channel import AsyncStubs
+from .ops import CollectionOps, DatabaseOps, Op, SnapshotWriter
+from .pb import admin_pb2
+
+
+async def adrive(stubs: AsyncStubs, op: Op) -> Any:
+    """Run an operation: await each Call it yields, and return its result."""
+    try:
+        call = next(op)
+        while True:
+            call = op.send(await stubs.invoke(call))
+    except StopIteration as stop:
+        return stop.value
+    finally:
+        op.close()
+
+
+class AsyncRemoteCollection(CollectionOps):
+    """A handle to one collection on the server: the methods of vecdb.Collection, as coroutines."""
+
+    async def _run(self, op: Op) -> Any:
+        return await adrive(self._database._stubs, op)
+
+    async def count(self) -> int:
+        return await self._run(self._count())
+
+    async def info(self) -> dict[str, Any]:
+        return await self._run(self._info())
+
+    async def upsert(self, ids: object, vectors: object, payloads: object = None) -> int:
+        return await self._run(self._upsert(ids, vectors, payloads))
+
+    async def upsert_batches(self, batches: Iterable[tuple], *, timeout: float | None = None) -> int:
+        return await self._run(self._upsert_batches(batches, timeout))
+
+    async def bulk_upsert(
+        self, ids: object, vectors: object, payloads: object = None, *, batch_size: int = 5000
+    ) -> int:
+        return await self.upsert_batches(self._batches(ids, vectors, payloads, batch_size))
+
+    async def delete(self, ids: object) -> int:
+        return await self._run(self._delete(ids))
+
+    async def get(self, ids: object, *, with_payload: bool = True, with_vectors: bool = False) -> list[Point]:
+        return await self._run(self._get(ids, with_payload, with_vectors))
+
+    async def scroll(
+        self,
+        limit: int = 100,
+        offset: PointId | None = None,
+        *,
+        with_payload: bool = True,
+        with_vectors: bool = False,
+    ) -> ScrollPage:
+        return await self._run(self._scroll(limit, offset, with_payload, with_vectors))
+
+    async def search(
+        self,
+        field: str,
+        queries: object,
+        k: int = 10,
+        *,
+        with_payload: bool = True,
+        filter: object = None,  # noqa: A002 - the engine's keyword
+        params: object = None,
+        model_version: str | None = None,
+        timeout: float | None = None,
+    ) -> Hits | list[Hits]:
+        return await self._run(self._search(field, queries, k, with_payload, filter, params, model_version, timeout))
+
+    async def compact(self, *, progress: bool | None = None) -> dict[str, int]:
+        return await self._run(self._compact())
+
+    async def build_index(self, field: str | None = None, *, progress: bool | None = None, chunk: int = 100_000) -> int:
+        """Index the rows not yet in the graph of `field` (every indexed field if None) on the server, in
+        transactions of `chunk` rows. Returns the number of rows indexed (progress is shown there, not here)."""
+        return await self._run(self._build_index(field, chunk))
+
+
+class AsyncRemoteDatabase(DatabaseOps):
+    """What vecdb_client.connect_async returns."""
+
+    collection_class = AsyncRemoteCollection
+
+    def __init__(self, stubs: AsyncStubs, target: str, info: admin_pb2.ServerInfoResponse) -> None:
+        self._stubs = stubs
+        self.target = target
+        self._set_server_info(info)
+
+    async def _run(self, op: Op) -> Any:
+        return await adrive(self._stubs, op)
+
+    async def __aenter__(self) -> AsyncRemoteDatabase:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"vecdb_client.AsyncRemoteDatabase({self.target!r})"
+
+    async def close(self) -> None:
+        await self._stubs.channel.close()
+
+    async def server_info(self) -> dict[str, Any]:
+        return await self._run(self._server_info())
+
+    async def health(self, service: str = "", timeout: float | None = 5.0) -> str:
+        return await self._run(self._health(service, timeout))
+
+    async def create_collection(
+        self,
+        name: str,
+        vectors: Mapping[str, Any] | None = None,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        schema: CollectionSchema | None = None,
+        exist_ok: bool = False,
+    ) -> AsyncRemoteCollection:
+        return await self._run(self._create_collection(name, vectors, payload, schema, exist_ok))
+
+    async def get_collection(self, name: str) -> AsyncRemoteCollection:
+        return await self._run(self._get_collection(name))
+
+    async def has_collection(self, name: str) -> bool:
+        return await self._run(self._has_collection(name))
+
+    async def list_collections(self) -> list[str]:
+        return await self._run(self._list_collections())
+
+    async def drop_collection(self, name: str, *, missing_ok: bool = False) -> bool:
+        return await self._run(self._drop_collection(name, missing_ok))
+
+    async def set_alias(self, alias: str, collection: str) -> None:
+        return await self._run(self._set_alias(alias, collection))
+
+    async def delete_alias(self, alias: str) -> bool:
+        return await self._run(self._delete_alias(alias))
+
+    async def list_aliases(self) -> dict[str, str]:
+        return await self._run(self._list_aliases())
+
+    async def backup(self, path: str | os.PathLike) -> dict[str, Any]:
+        return await self._run(self._backup(path))
+
+    async def snapshot(self, path: str | os.PathLike, *, timeout: float | None = None) -> dict[str, Any]:
+        writer = SnapshotWriter(path)
+        try:
+            async for chunk in self._stubs.stream("admin", "Snapshot", admin_pb2.SnapshotRequest(), timeout):
+                writer.write(chunk)
+        except BaseException:
+            writer.abort()
+            raise
+        return writer.finish()
+
+    async def stats(self) -> dict[str, Any]:
+        return await self._run(self._stats())

@@ -1,0 +1,502 @@
+"""Every conversion between protobuf messages (vecdb_client.pb) and engine types, as to_pb_* / from_pb_* pairs.
+
+The client and the server both use this module, so a value crosses the wire in exactly one way. Rules:
+- arrays: raw little-endian bytes + shape (Tensor). from_pb_tensor returns a read-only zero-copy view of the message
+  bytes; nothing is copied until the engine writes or normalises;
+- ids: packed uint64 bytes when every id is an integer, else one PointId each;
+- payloads and open-ended reports: compact UTF-8 JSON (exact integers, int vs float kept; see types.proto);
+- schemas, parameters and filters: typed messages built from the engine's own dataclasses, so the engine validates
+  what arrives exactly as it validates embedded calls.
+Malformed messages raise vecdb.errors.InvalidArgument with a message naming the problem.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from vecdb import filters as F
+from vecdb.errors import InvalidArgument
+from vecdb.params import HNSWParams, SearchParams
+from vecdb.payload import datetime_to_micros
+from vecdb.results import Hits, Point
+from vecdb.schema import CollectionSchema
+
+from .pb import points_pb2, search_pb2, types_pb2
+
+_DTYPES = {
+    types_pb2.FLOAT32: np.dtype("<f4"),
+    types_pb2.UINT8: np.dtype("u1"),
+    types_pb2.UINT64: np.dtype("<u8"),
+    types_pb2.INT8: np.dtype("i1"),
+    types_pb2.FLOAT16: np.dtype("<f2"),
+}
+_PB_DTYPE = {v.str.lstrip("<|"): k for k, v in _DTYPES.items()}
+_INT64 = (-(2**63), 2**63 - 1)
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
+
+
+# ---------------------------------------------------------------------------------------------------- arrays
+def as_array(x: object, what: str) -> np.ndarray:
+    """User input -> float32 array of the SAME shape, raising the engine's own messages for the failures that can
+    only be detected while converting (so remote and embedded calls fail alike; the server checks the rest)."""
+    if isinstance(x, np.ndarray) and x.dtype.kind not in "fiu":
+        raise InvalidArgument(f"{what} must hold numbers, got dtype {x.dtype}")
+    try:
+        return np.asarray(x, dtype=np.float32)
+    except (TypeError, ValueError) as e:
+        raise InvalidArgument(f"{what} must be a numeric array: {e}") from None
+
+
+def to_pb_tensor(arr: np.ndarray, out: types_pb2.Tensor | None = None) -> types_pb2.Tensor:
+    arr = np.asarray(arr)
+    code = _PB_DTYPE.get(arr.dtype.str.lstrip("<|="))
+    if code is None:
+        raise InvalidArgument(f"arrays of dtype {arr.dtype} cannot be sent; use float32, uint8, uint64 or int8")
+    t = out if out is not None else types_pb2.Tensor()
+    t.dtype = code
+    t.shape[:] = arr.shape
+    t.data = np.ascontiguousarray(arr, dtype=_DTYPES[code]).tobytes()
+    return t
+
+
+def from_pb_tensor(t: types_pb2.Tensor, what: str = "tensor") -> np.ndarray:
+    dtype = _DTYPES.get(t.dtype)
+    if dtype is None:
+        raise InvalidArgument(f"{what}: dtype {t.dtype} is not set or unknown")
+    shape = tuple(int(s) for s in t.shape)
+    n = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    if n * dtype.itemsize != len(t.data):
+        need = n * dtype.itemsize
+        raise InvalidArgument(f"{what}: shape {shape} needs {need} bytes of {dtype.name}, got {len(t.data)}")
+    return np.frombuffer(t.data, dtype=dtype).reshape(shape)
+
+
+def to_pb_field_vectors(vectors: object, out) -> None:
+    """Vectors of an upsert (a dict field -> array, or a bare array) into a repeated FieldVectors."""
+    if isinstance(vectors, Mapping):
+        for name, arr in vectors.items():
+            if not isinstance(name, str):
+                raise InvalidArgument(f"vector field names must be strings, got {name!r}")
+            to_pb_tensor(as_array(arr, f"vectors[{name!r}]"), out.add(field=name).dense)
+    else:
+        to_pb_tensor(as_array(vectors, "vectors"), out.add(field="").dense)
+
+
+def from_pb_field_vectors(items: Sequence[points_pb2.FieldVectors]) -> object:
+    """The inverse: a dict field -> array, or the bare array when the only entry has an empty field name."""
+    if len(items) == 1 and not items[0].field:
+        return _field_array(items[0], "vectors")
+    out = {}
+    for fv in items:
+        if not fv.field:
+            raise InvalidArgument("a bare vector array (empty field name) must be the only vectors entry")
+        out[fv.field] = _field_array(fv, f"vectors[{fv.field!r}]")
+    return out
+
+
+def _field_array(fv: points_pb2.FieldVectors, what: str) -> np.ndarray:
+    if fv.WhichOneof("data") != "dense":
+        raise InvalidArgument(f"{what}: only dense vectors are supported by this server")
+    return from_pb_tensor(fv.dense, what)
+
+
+# ---------------------------------------------------------------------------------------------------- ids
+def to_pb_id(pid: object, out: types_pb2.PointId | None = None) -> types_pb2.PointId:
+    m = out if out is not None else types_pb2.PointId()
+    if isinstance(pid, str):
+        m.str = pid
+    elif isinstance(pid, (int, np.integer)) and not isinstance(pid, (bool, np.bool_)) and 0 <= int(pid) < 2**64:
+        m.num = int(pid)
+    else:
+        raise InvalidArgument(f"bad id {pid!r}: ids are unsigned 64-bit integers or strings")
+    return m
+
+
+def from_pb_id(m: types_pb2.PointId) -> int | str:
+    kind = m.WhichOneof("kind")
+    if kind is None:
+        raise InvalidArgument("a point id has neither num nor str set")
+    return m.num if kind == "num" else m.str
+
+
+def to_pb_ids(ids: Sequence | np.ndarray, out: types_pb2.PointIds | None = None) -> types_pb2.PointIds:
+    """ids: validated ids (python ints / strings, or an unsigned integer array)."""
+    m = out if out is not None else types_pb2.PointIds()
+    if isinstance(ids, np.ndarray) and ids.dtype.kind in "iu":
+        m.uint64_le = ids.astype("<u8", copy=False).tobytes()
+    elif all(type(i) is int for i in ids):
+        m.uint64_le = np.array(ids, dtype="<u8").tobytes() if len(ids) else b""
+    else:
+        for i in ids:
+            to_pb_id(i, m.ids.add())
+    return m
+
+
+def from_pb_ids(m: types_pb2.PointIds, *, as_array: bool = False) -> list | np.ndarray:
+    """A list of python ints/strings, or (as_array, integer fast path only) a read-only uint64 array."""
+    if m.uint64_le:
+        if m.ids:
+            raise InvalidArgument("point ids: set either uint64_le or ids, not both")
+        if len(m.uint64_le) % 8:
+            raise InvalidArgument(f"point ids: uint64_le holds {len(m.uint64_le)} bytes, not a multiple of 8")
+        arr = np.frombuffer(m.uint64_le, dtype="<u8")
+        return arr if as_array else arr.tolist()
+    return [from_pb_id(x) for x in m.ids]
+
+
+# ---------------------------------------------------------------------------------------------------- JSON
+def to_json(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_json_default).encode()
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"{type(o).__name__} is not JSON serialisable")
+
+
+def from_json(raw: bytes, what: str = "JSON") -> Any:
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InvalidArgument(f"{what} is not valid UTF-8 JSON: {e}") from None
+
+
+def to_pb_payload(payload: Mapping[str, Any] | None) -> bytes:
+    return to_json(payload) if payload else b""
+
+
+def from_pb_payload(raw: bytes, empty: Any = None) -> dict | None:
+    """A payload document; `empty` is what empty bytes mean (None in upserts, {} in reads)."""
+    if not raw:
+        return empty() if callable(empty) else empty
+    doc = from_json(raw, "payload")
+    if not isinstance(doc, dict):
+        raise InvalidArgument(f"payload must be a JSON object, got {type(doc).__name__}")
+    return doc
+
+
+# ---------------------------------------------------------------------------------------------------- schema
+def to_pb_hnsw(p: HNSWParams, out: types_pb2.HNSWParams | None = None) -> types_pb2.HNSWParams:
+    m = out if out is not None else types_pb2.HNSWParams()
+    m.m, m.ef_construction, m.index_threshold, m.seed = p.m, p.ef_construction, p.index_threshold, p.seed
+    if p.ef_search is not None:
+        m.ef_search = p.ef_search
+    return m
+
+
+def from_pb_hnsw(m: types_pb2.HNSWParams) -> HNSWParams:
+    return HNSWParams(
+        m=m.m,
+        ef_construction=m.ef_construction,
+        ef_search=m.ef_search if m.HasField("ef_search") else None,
+        index_threshold=m.index_threshold,
+        seed=m.seed,
+    )
+
+
+def _index_to_pb(d: Mapping[str, Any], out: types_pb2.IndexParams) -> None:
+    kind = d.get("kind", "hnsw")
+    if kind != "hnsw":
+        raise InvalidArgument(f"index kind {kind!r} has no wire form")
+    to_pb_hnsw(HNSWParams.from_dict(d), out.hnsw)
+
+
+_DEFAULT_INDEX = object()  # IndexParams absent: leave the engine's default
+
+
+def _index_from_pb(m: types_pb2.IndexParams) -> Any:
+    kind = m.WhichOneof("kind")
+    if kind == "hnsw":
+        return from_pb_hnsw(m.hnsw).to_dict()
+    if kind == "none":
+        return None
+    return _DEFAULT_INDEX
+
+
+def _spec_to_pb(d: Mapping[str, Any], out) -> None:
+    out.kind = str(d.get("kind", ""))
+    rest = {k: v for k, v in d.items() if k != "kind"}
+    out.params_json = to_json(rest) if rest else b""
+
+
+def _spec_from_pb(m) -> dict[str, Any]:
+    return {"kind": m.kind, **(from_json(m.params_json, f"{m.kind} parameters") if m.params_json else {})}
+
+
+def to_pb_vector_field(d: Mapping[str, Any], out: types_pb2.VectorField) -> None:
+    """A vector field in its to_dict() form -> VectorField."""
+    d = dict(d)
+    kind = d.pop("kind", "dense")
+    if "compression" in d and d["compression"] is not None:
+        _spec_to_pb(d.pop("compression"), out.compression)
+    d.pop("compression", None)
+    if kind == "dense":
+        out.dense.dim, out.dense.metric = int(d.pop("dim")), str(d.pop("metric", "cosine"))
+        if "index" in d:  # None: explicitly no index (absent: the engine's default)
+            index = d.pop("index")
+            if index is None:
+                out.dense.index.none.SetInParent()
+            else:
+                _index_to_pb(index, out.dense.index)
+    elif kind == "multi_vector":
+        out.multi_vector.dim, out.multi_vector.metric = int(d.pop("dim")), str(d.pop("metric", "maxsim"))
+        out.multi_vector.params_json = to_json(d) if d else b""
+        d = {}
+    elif kind == "binary":
+        out.binary.bits, out.binary.metric = int(d.pop("bits")), str(d.pop("metric", "hamming"))
+    else:
+        raise InvalidArgument(f"vector field kind {kind!r} has no wire form")
+    if d:
+        raise InvalidArgument(f"{kind} field entries {sorted(d)} have no wire form")
+
+
+def from_pb_vector_field(m: types_pb2.VectorField) -> dict[str, Any]:
+    kind = m.WhichOneof("kind")
+    if kind == "dense":
+        d: dict[str, Any] = {"kind": "dense", "dim": m.dense.dim, "metric": m.dense.metric}
+        if m.dense.HasField("index"):
+            index = _index_from_pb(m.dense.index)
+            if index is not _DEFAULT_INDEX:
+                d["index"] = index
+    elif kind == "multi_vector":
+        mv = m.multi_vector
+        extra = from_json(mv.params_json, "multi-vector parameters") if mv.params_json else {}
+        d = {"kind": "multi_vector", "dim": mv.dim, "metric": mv.metric, **extra}
+    elif kind == "binary":
+        d = {"kind": "binary", "bits": m.binary.bits, "metric": m.binary.metric}
+    else:
+        raise InvalidArgument("a vector field has no kind (dense, multi_vector or binary)")
+    if m.HasField("compression"):
+        d["compression"] = _spec_from_pb(m.compression)
+    return d
+
+
+def to_pb_schema(schema: CollectionSchema, out: types_pb2.CollectionSchema | None = None) -> types_pb2.CollectionSchema:
+    m = out if out is not None else types_pb2.CollectionSchema()
+    d = schema.to_dict()
+    for name, f in d["vectors"].items():
+        to_pb_vector_field(f, m.vectors.add(name=name).field)
+    for name, t in d["payload"].items():
+        m.payload.add(name=name, type=t)
+    return m
+
+
+def from_pb_schema(m: types_pb2.CollectionSchema) -> CollectionSchema:
+    vectors = {}
+    for nf in m.vectors:
+        if nf.name in vectors:
+            raise InvalidArgument(f"vector field {nf.name!r} is declared twice")
+        vectors[nf.name] = from_pb_vector_field(nf.field)
+    payload = {}
+    for pf in m.payload:
+        if pf.name in payload:
+            raise InvalidArgument(f"payload field {pf.name!r} is declared twice")
+        payload[pf.name] = pf.type
+    return CollectionSchema.from_dict({"vectors": vectors, "payload": payload})
+
+
+# ---------------------------------------------------------------------------------------------------- search
+def to_pb_search_params(p: SearchParams, out: types_pb2.SearchParams | None = None) -> types_pb2.SearchParams:
+    if not isinstance(p, SearchParams):
+        raise InvalidArgument(f"params must be a vecdb.params.SearchParams, got {type(p).__name__}")
+    m = out if out is not None else types_pb2.SearchParams()
+    if p.ef is not None:
+        m.ef = p.ef
+    m.exact = p.exact
+    return m
+
+
+def from_pb_search_params(m: types_pb2.SearchParams) -> SearchParams:
+    return SearchParams(ef=m.ef if m.HasField("ef") else None, exact=m.exact)
+
+
+def to_pb_value(v: Any, out: types_pb2.Value | None = None) -> types_pb2.Value:
+    m = out if out is not None else types_pb2.Value()
+    if v is None:
+        return m
+    if isinstance(v, (bool, np.bool_)):
+        m.bool_value = bool(v)
+    elif isinstance(v, (int, np.integer)):
+        v = int(v)
+        if _INT64[0] <= v <= _INT64[1]:
+            m.int_value = v
+        else:
+            m.big_int = str(v)
+    elif isinstance(v, (float, np.floating)):
+        m.float_value = float(v)
+    elif isinstance(v, str):
+        m.string_value = v
+    elif isinstance(v, _dt.datetime):
+        m.datetime_micros = datetime_to_micros(v)
+    else:
+        try:
+            m.json = to_json(v)
+        except (TypeError, ValueError):
+            raise InvalidArgument(f"filter value {v!r} ({type(v).__name__}) has the wrong type") from None
+    return m
+
+
+def from_pb_value(m: types_pb2.Value) -> Any:
+    kind = m.WhichOneof("kind")
+    if kind is None:
+        return None
+    if kind == "datetime_micros":
+        return _EPOCH + _dt.timedelta(microseconds=m.datetime_micros)
+    if kind == "big_int":
+        try:
+            return int(m.big_int)
+        except ValueError:
+            raise InvalidArgument(f"filter value big_int={m.big_int!r} is not a decimal integer") from None
+    if kind == "json":
+        return from_json(m.json, "filter value")
+    return getattr(m, kind)
+
+
+_VALUE_NODES = {F.Eq: "eq", F.Ne: "ne"}
+_VALUES_NODES = {F.In: "is_in", F.NotIn: "not_in", F.ContainsAny: "contains_any", F.ContainsAll: "contains_all"}
+_LIST_NODES = {F.And: "all_of", F.Or: "any_of"}
+_BOUNDS = ("gt", "gte", "lt", "lte")
+
+
+def _field_name(f: Any) -> str:
+    if not isinstance(f.field, str):
+        raise InvalidArgument(f"filter field must be a string, got {f.field!r}")
+    return f.field
+
+
+def to_pb_filter(f: object, out: types_pb2.Filter | None = None, depth: int = 0) -> types_pb2.Filter:
+    """A vecdb.filters expression -> Filter message (structure only: the server validates it against the schema)."""
+    if depth > F.MAX_DEPTH:
+        raise InvalidArgument(f"filter nested deeper than {F.MAX_DEPTH} levels")
+    if not isinstance(f, F.Filter):
+        raise InvalidArgument(f"expected a filter, got {type(f).__name__}: {f!r}")
+    m = out if out is not None else types_pb2.Filter()
+    t = type(f)
+    if t in _LIST_NODES:
+        sub = getattr(m, _LIST_NODES[t])
+        sub.SetInParent()  # an empty list stays visible, so the server reports it
+        if not isinstance(f.filters, tuple):
+            raise InvalidArgument(f"'{'and' if t is F.And else 'or'}' needs at least one filter")
+        for x in f.filters:
+            to_pb_filter(x, sub.filters.add(), depth + 1)
+    elif t is F.Not:
+        to_pb_filter(f.filter, m.not_filter, depth + 1)
+    elif t in _VALUE_NODES:
+        node = getattr(m, _VALUE_NODES[t])
+        node.field = _field_name(f)
+        to_pb_value(f.value, node.value)
+    elif t in _VALUES_NODES:
+        node = getattr(m, _VALUES_NODES[t])
+        node.field = _field_name(f)
+        if not isinstance(f.values, (tuple, list)):
+            raise InvalidArgument(f"{t.__name__.lower()} on {f.field!r} takes a list of values")
+        for v in f.values:
+            to_pb_value(v, node.values.add())
+    elif t is F.Range:
+        m.range.field = _field_name(f)
+        for b in _BOUNDS:
+            v = getattr(f, b)
+            if v is not None:
+                to_pb_value(v, getattr(m.range, b))
+    elif t is F.Exists:
+        m.exists.field = _field_name(f)
+    else:
+        raise InvalidArgument(f"filter node {t.__name__} has no wire form")
+    return m
+
+
+def from_pb_filter(m: types_pb2.Filter, depth: int = 0) -> F.Filter:
+    if depth > F.MAX_DEPTH:
+        raise InvalidArgument(f"filter nested deeper than {F.MAX_DEPTH} levels")
+    node = m.WhichOneof("node")
+    if node is None:
+        raise InvalidArgument("a filter node has no operator set")
+    sub = getattr(m, node)
+    if node in ("all_of", "any_of"):
+        cls = F.And if node == "all_of" else F.Or
+        return cls(tuple(from_pb_filter(x, depth + 1) for x in sub.filters))
+    if node == "not_filter":
+        return F.Not(from_pb_filter(sub, depth + 1))
+    if node == "exists":
+        return F.Exists(sub.field)
+    if node == "range":
+        return F.Range(sub.field, **{b: from_pb_value(getattr(sub, b)) for b in _BOUNDS if sub.HasField(b)})
+    for cls, name in _VALUE_NODES.items():
+        if name == node:
+            return cls(sub.field, from_pb_value(sub.value))
+    for cls, name in _VALUES_NODES.items():
+        if name == node:
+            return cls(sub.field, tuple(from_pb_value(v) for v in sub.values))
+    raise InvalidArgument(f"unknown filter operator {node!r}")  # pragma: no cover
+
+
+# ---------------------------------------------------------------------------------------------------- results
+def to_pb_points(
+    points: Sequence[Point], with_payload: bool, with_vectors: bool, out: points_pb2.PointsResponse | None = None
+) -> points_pb2.PointsResponse:
+    m = out if out is not None else points_pb2.PointsResponse()
+    to_pb_ids([p.id for p in points], m.ids)
+    m.with_payload, m.with_vectors = bool(with_payload), bool(with_vectors)
+    if with_payload:
+        m.payloads.extend(to_pb_payload(p.payload) for p in points)
+    if with_vectors and points:
+        for name in points[0].vectors:
+            to_pb_tensor(np.stack([p.vectors[name] for p in points]), m.vectors.add(field=name).dense)
+    return m
+
+
+def from_pb_points(m: points_pb2.PointsResponse) -> list[Point]:
+    ids = from_pb_ids(m.ids)
+    pays = [from_pb_payload(raw, dict) for raw in m.payloads] if m.with_payload else [None] * len(ids)
+    if len(pays) != len(ids):
+        raise InvalidArgument(f"{len(pays)} payloads for {len(ids)} points")
+    vecs = {fv.field: _field_array(fv, f"vectors[{fv.field!r}]") for fv in m.vectors if fv.field}
+    for name, arr in vecs.items():
+        if arr.ndim != 2 or arr.shape[0] != len(ids):
+            raise InvalidArgument(f"vectors[{name!r}] has shape {arr.shape} for {len(ids)} points")
+    return [
+        Point(pid, pay, {name: arr[j] for name, arr in vecs.items()} if m.with_vectors else None)
+        for j, (pid, pay) in enumerate(zip(ids, pays))
+    ]
+
+
+def to_pb_hits(
+    hits: Hits | list[Hits], with_payload: bool, out: search_pb2.SearchResponse | None = None
+) -> search_pb2.SearchResponse:
+    m = out if out is not None else search_pb2.SearchResponse()
+    m.single = isinstance(hits, Hits)
+    for h in [hits] if m.single else hits:
+        r = m.results.add()
+        to_pb_ids(h.ids, r.ids)
+        to_pb_tensor(np.asarray(h.scores, dtype=np.float32), r.scores)
+        if with_payload and h.payloads is not None:
+            r.payloads.extend(to_pb_payload(p) for p in h.payloads)
+        r.explain = to_json(h.explain) if h.explain else b""
+    return m
+
+
+def from_pb_hits(m: search_pb2.SearchResponse, with_payload: bool) -> Hits | list[Hits]:
+    out = []
+    for r in m.results:
+        ids = from_pb_ids(r.ids)
+        scores = from_pb_tensor(r.scores, "scores")
+        if scores.shape != (len(ids),):
+            raise InvalidArgument(f"scores of shape {scores.shape} for {len(ids)} hits")
+        pays = [from_pb_payload(raw, dict) for raw in r.payloads] if with_payload else None
+        if pays is not None and len(pays) != len(ids):
+            raise InvalidArgument(f"{len(pays)} payloads for {len(ids)} hits")
+        explain = from_json(r.explain, "explain") if r.explain else {}
+        out.append(Hits(ids, scores.copy(), pays, explain))  # copy: writable, like the engine's scores
+    if m.single:
+        if len(out) != 1:
+            raise InvalidArgument(f"a single-query answer holds {len(out)} results")
+        return out[0]
+    return out

@@ -1,0 +1,394 @@
+"""The one implementation of every remote operation, shared by the blocking and the asyncio clients.
+
+Each operation is a generator: it validates and encodes locally, yields the gRPC `Call`s it needs, receives their
+replies, and returns the decoded result. remote.py drives the generators with blocking calls, aio.py with awaits,
+so both clients accept the same arguments, raise the same errors and return the same values by construction.
+
+Inputs are checked locally only where the wire cannot carry them (a negative id, a ragged array, a float k); those
+checks use the engine's own validators and messages. Everything else is validated by the engine on the server.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from vecdb import payload as payload_codec
+from vecdb.errors import AlreadyExists, InvalidArgument
+from vecdb.ids import MAX_ID, PointId, as_id_list, encode_id
+from vecdb.results import Hits, Point, ScrollPage
+from vecdb.schema import CollectionSchema, check_collection_name
+
+from . import convert as C
+from .pb import admin_pb2, collections_pb2, points_pb2, search_pb2, types_pb2
+
+# A request estimated above (server limit - this) is sent as an atomic stream of parts (one transaction).
+PART_HEADROOM = 64 << 10
+
+
+@dataclass
+class Call:
+    """One RPC an operation needs: stub group ("collections", "points", "search", "admin", "health"), method name,
+    request (a message, or an iterator of messages for client-streaming methods), and an optional deadline."""
+
+    service: str
+    method: str
+    request: Any
+    timeout: float | None = None
+
+
+Op = Generator[Call, Any, Any]
+
+
+def ids_to_pb(ids: object, out: types_pb2.PointIds, what: str = "ids") -> int:
+    """Validate ids as the engine does (same messages) and write them; returns their number."""
+    if isinstance(ids, np.ndarray) and ids.ndim == 1 and ids.dtype.kind in "iu":
+        if ids.dtype.kind == "u" or not ids.size or ids.min() >= 0:
+            C.to_pb_ids(ids, out)
+            return int(ids.shape[0])
+    items = as_id_list(ids, what)
+    if all(type(i) is int and 0 <= i <= MAX_ID for i in items):
+        C.to_pb_ids(items, out)
+    else:
+        for i in items:
+            encode_id(i)  # raises the engine's InvalidArgument for a bad id
+            C.to_pb_id(int(i) if isinstance(i, np.integer) else i, out.ids.add())
+    return len(items)
+
+
+def _id_at(ids: object, j: int) -> PointId:
+    x = ids[j] if isinstance(ids, np.ndarray) else list(ids)[j]  # type: ignore[index]
+    return int(x) if isinstance(x, np.integer) else x
+
+
+class _GuardedRequests:
+    """Iterates requests for a client stream and keeps (instead of raising into gRPC's sending thread, where it
+    would only cancel the call) the first error raised while producing them."""
+
+    def __init__(self, requests: Iterable) -> None:
+        self._requests = requests
+        self.error: BaseException | None = None
+
+    def __iter__(self) -> Iterator:
+        try:
+            yield from self._requests
+        except Exception as e:  # noqa: BLE001 - re-raised by the operation once the stream is closed
+            self.error = e
+
+
+def _split(req: points_pb2.UpsertRequest, limit: int) -> Iterator[points_pb2.UpsertRequest]:
+    """An upsert request cut by rows into parts of about `limit` bytes each."""
+    ids = C.from_pb_ids(req.ids, as_array=True)
+    n = len(ids)
+    step = max(1, limit // max(1, req.ByteSize() // max(n, 1)))
+    fields = [(fv.field, C.from_pb_tensor(fv.dense, "vectors")) for fv in req.vectors]
+    for s in range(0, n, step):
+        part = points_pb2.UpsertRequest(collection=req.collection)
+        C.to_pb_ids(ids[s : s + step], part.ids)
+        for name, arr in fields:
+            C.to_pb_tensor(arr[s : s + step] if arr.ndim == 2 else arr, part.vectors.add(field=name).dense)
+        if req.payloads:
+            part.payloads.extend(req.payloads[s : s + step])
+        yield part
+
+
+class CollectionOps:
+    """State and operations of a collection handle (pinned to its incarnation, like an embedded handle)."""
+
+    def __init__(self, database: DatabaseOps, info: collections_pb2.CollectionInfo) -> None:
+        self._database = database
+        self.name = info.name
+        self.uid = info.uid
+        self.schema: CollectionSchema = C.from_pb_schema(info.schema)
+        self._ref = collections_pb2.CollectionRef(name=self.name, uid=self.uid)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, {self.schema!r})"
+
+    # ------------------------------------------------------------------ state
+    def _count(self) -> Op:
+        return (yield Call("points", "Count", self._ref)).count
+
+    def _info(self) -> Op:
+        return C.from_json((yield Call("collections", "Info", self._ref)).info_json)
+
+    # ------------------------------------------------------------------ writes
+    def _vector_fields(self, vectors: object) -> Mapping[str, object]:
+        # The engine's first checks of upsert vectors (Collection._prepare_vectors), made here because they come
+        # before any array conversion: same order, same messages.
+        fields = self.schema.vectors
+        if not isinstance(vectors, Mapping):
+            if len(fields) != 1:
+                raise InvalidArgument(
+                    f"this collection has vector fields {sorted(fields)}: pass vectors as a dict of field -> array"
+                )
+            return {next(iter(fields)): vectors}
+        unknown = set(vectors) - set(fields)
+        if unknown:
+            raise InvalidArgument(f"unknown vector field(s) {sorted(unknown)}: this collection has {sorted(fields)}")
+        missing = set(fields) - set(vectors)
+        if missing:
+            raise InvalidArgument(f"missing vectors for field(s) {sorted(missing)}: every point needs each field")
+        return vectors
+
+    def _encode_payloads(self, payloads: object, ids: object, n: int) -> list[bytes] | None:
+        # The engine's own checks and encoding (vecdb.payload) with this handle's schema: a datetime or a numpy
+        # scalar in a declared field becomes what the engine would store, and bad payloads fail alike.
+        if payloads is None:
+            return None
+        if isinstance(payloads, Mapping) or not hasattr(payloads, "__len__"):
+            raise InvalidArgument("payloads must be a list with one dict (or None) per id")
+        if len(payloads) != n:  # type: ignore[arg-type]
+            raise InvalidArgument(f"{len(payloads)} payloads for {n} ids")  # type: ignore[arg-type]
+        out = []
+        for j, p in enumerate(payloads):  # type: ignore[arg-type]
+            where = f"point {_id_at(ids, j)!r}"
+            doc = payload_codec.normalize(p, self.schema.payload, where)
+            out.append(payload_codec.encode(doc, where) if doc else b"")
+        return out
+
+    def _upsert_request(self, ids: object, vectors: object, payloads: object) -> points_pb2.UpsertRequest | None:
+        req = points_pb2.UpsertRequest(collection=self._ref)
+        n = ids_to_pb(ids, req.ids)
+        if n == 0:
+            return None
+        C.to_pb_field_vectors(self._vector_fields(vectors), req.vectors)
+        pays = self._encode_payloads(payloads, ids, n)
+        if pays is not None:
+            req.payloads.extend(pays)
+        return req
+
+    def _upsert(self, ids: object, vectors: object, payloads: object = None) -> Op:
+        req = self._upsert_request(ids, vectors, payloads)
+        if req is None:
+            return 0
+        limit = self._database.max_message_bytes - PART_HEADROOM
+        if req.ByteSize() <= limit:
+            return (yield Call("points", "Upsert", req)).upserted
+        parts = list(_split(req, limit))
+        parts[0].atomic = True
+        return (yield Call("points", "UpsertStream", iter(parts))).upserted
+
+    def _upsert_batches(self, batches: Iterable[tuple], timeout: float | None = None) -> Op:
+        def requests() -> Iterator[points_pb2.UpsertRequest]:
+            for batch in batches:
+                ids, vectors, *rest = batch
+                req = self._upsert_request(ids, vectors, rest[0] if rest else None)
+                if req is not None:
+                    yield req
+
+        gen = requests()
+        first = next(gen, None)  # local errors in the first batch are raised right here
+        if first is None:
+            return 0
+
+        def chained() -> Iterator[points_pb2.UpsertRequest]:
+            yield first
+            yield from gen
+
+        guarded = _GuardedRequests(chained())
+        res = yield Call("points", "UpsertStream", iter(guarded), timeout)
+        if guarded.error is not None:
+            e = guarded.error
+            raise type(e)(f"{e} ({res.upserted} points of earlier batches in this stream were committed)")
+        return res.upserted
+
+    @staticmethod
+    def _batches(ids: object, vectors: object, payloads: object, batch_size: int) -> Iterator[tuple]:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise InvalidArgument(f"batch_size must be a positive integer, got {batch_size!r}")
+        id_list = ids if isinstance(ids, np.ndarray) else as_id_list(ids)
+        pay_list = list(payloads) if payloads is not None else None  # type: ignore[call-overload]
+
+        def rows(v: object, s: slice) -> object:
+            if isinstance(v, Mapping):
+                return {k: np.asarray(a)[s] for k, a in v.items()}
+            return np.asarray(v)[s]
+
+        for s in range(0, len(id_list), batch_size):
+            sl = slice(s, s + batch_size)
+            yield id_list[sl], rows(vectors, sl), (pay_list[sl] if pay_list is not None else None)
+
+    def _delete(self, ids: object) -> Op:
+        req = points_pb2.DeletePointsRequest(collection=self._ref)
+        if ids_to_pb(ids, req.ids) == 0:
+            return 0
+        return (yield Call("points", "Delete", req)).deleted
+
+    # ------------------------------------------------------------------ reads
+    def _get(self, ids: object, with_payload: bool, with_vectors: bool) -> Op:
+        req = points_pb2.GetPointsRequest(
+            collection=self._ref, with_payload=bool(with_payload), with_vectors=bool(with_vectors)
+        )
+        ids_to_pb(ids, req.ids)
+        return C.from_pb_points((yield Call("points", "Get", req)))
+
+    def _scroll(self, limit: int, offset: PointId | None, with_payload: bool, with_vectors: bool) -> Op:
+        if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or not -(2**63) <= limit < 2**63:
+            raise InvalidArgument(f"limit must be an integer in [1, 100000], got {limit!r}")
+        req = points_pb2.ScrollRequest(
+            collection=self._ref, limit=int(limit), with_payload=bool(with_payload), with_vectors=bool(with_vectors)
+        )
+        if offset is not None:
+            encode_id(offset)
+            C.to_pb_id(int(offset) if isinstance(offset, np.integer) else offset, req.offset)
+        res = yield Call("points", "Scroll", req)
+        nxt = C.from_pb_id(res.next_offset) if res.HasField("next_offset") else None
+        return ScrollPage(C.from_pb_points(res.points), nxt)
+
+    def _search(
+        self,
+        field: str,
+        queries: object,
+        k: int,
+        with_payload: bool,
+        filter: object,  # noqa: A002 - the engine's keyword
+        params: object,
+        model_version: str | None,
+        timeout: float | None,
+    ) -> Op:
+        if not isinstance(field, str):
+            self.schema.field(field)  # the engine's "unknown vector field" error
+            raise InvalidArgument(f"vector field names are strings, got {field!r}")
+        req = search_pb2.SearchRequest(collection=self._ref, field=field, with_payload=bool(with_payload))
+        C.to_pb_tensor(C.as_array(queries, "query"), req.dense)
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+            raise InvalidArgument(f"k must be an integer, got {k!r}")
+        if not -(2**63) <= k < 2**63:
+            raise InvalidArgument(f"k must be in [1, 10000], got {k}")
+        req.k = int(k)
+        if filter is not None:
+            C.to_pb_filter(filter, req.filter)
+        if params is not None:
+            C.to_pb_search_params(params, req.params)
+        if model_version:
+            req.model_version = model_version
+        res = yield Call("search", "Search", req, timeout)
+        return C.from_pb_hits(res, bool(with_payload))
+
+    # ------------------------------------------------------------------ maintenance
+    def _compact(self) -> Op:
+        return C.from_json((yield Call("collections", "Compact", self._ref)).json)
+
+    def _build_index(self, field: str | None, chunk: int) -> Op:
+        if field is not None and not isinstance(field, str):
+            self.schema.field(field)  # the engine's "unknown vector field" error
+        if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 0:
+            raise InvalidArgument(f"chunk must be a positive integer, got {chunk!r}")
+        req = collections_pb2.BuildIndexRequest(collection=self._ref, field=field or "", chunk=chunk)
+        return C.from_json((yield Call("collections", "BuildIndex", req)).json)
+
+
+class DatabaseOps:
+    """State and operations of a connection (the methods of vecdb.Database)."""
+
+    collection_class: type = CollectionOps
+    max_message_bytes: int = 4 << 20
+
+    def _set_server_info(self, info: admin_pb2.ServerInfoResponse) -> None:
+        self.read_only = info.read_only
+        self.max_message_bytes = int(info.max_message_bytes)
+
+    def _server_info(self) -> Op:
+        i = yield Call("admin", "ServerInfo", admin_pb2.ServerInfoRequest())
+        return {
+            "server_version": i.server_version,
+            "engine_version": i.engine_version,
+            "api_version": i.api_version,
+            "max_message_bytes": i.max_message_bytes,
+            "auth_required": i.auth_required,
+            "read_only": i.read_only,
+            "workers": i.workers,
+            "features": list(i.features),
+        }
+
+    def _health(self, service: str, timeout: float | None) -> Op:
+        from grpc_health.v1 import health_pb2
+
+        res = yield Call("health", "Check", health_pb2.HealthCheckRequest(service=service), timeout)
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(res.status)
+
+    def _create_collection(
+        self, name: str, vectors: object, payload: object, schema: CollectionSchema | None, exist_ok: bool
+    ) -> Op:
+        check_collection_name(name)
+        if schema is None:
+            schema = CollectionSchema(vectors=vectors or {}, payload=payload or {})  # type: ignore[arg-type]
+        elif vectors is not None or payload is not None:
+            raise InvalidArgument("give either schema= or vectors=/payload=, not both")
+        req = collections_pb2.CreateCollectionRequest(name=name, exist_ok=bool(exist_ok))
+        C.to_pb_schema(schema, req.schema)
+        return self.collection_class(self, (yield Call("collections", "Create", req)))
+
+    def _get_collection(self, name: str) -> Op:
+        check_collection_name(name)
+        info = yield Call("collections", "Get", collections_pb2.GetCollectionRequest(name=name))
+        return self.collection_class(self, info)
+
+    def _has_collection(self, name: str) -> Op:
+        check_collection_name(name)
+        return (yield Call("collections", "Has", collections_pb2.HasCollectionRequest(name=name))).exists
+
+    def _list_collections(self) -> Op:
+        return list((yield Call("collections", "List", collections_pb2.ListCollectionsRequest())).names)
+
+    def _drop_collection(self, name: str, missing_ok: bool) -> Op:
+        check_collection_name(name)
+        req = collections_pb2.DropCollectionRequest(name=name, missing_ok=bool(missing_ok))
+        return (yield Call("collections", "Drop", req)).dropped
+
+    def _set_alias(self, alias: str, collection: str) -> Op:
+        check_collection_name(alias)
+        check_collection_name(collection)
+        yield Call("collections", "SetAlias", collections_pb2.SetAliasRequest(alias=alias, collection=collection))
+
+    def _delete_alias(self, alias: str) -> Op:
+        check_collection_name(alias)
+        return (yield Call("collections", "DeleteAlias", collections_pb2.DeleteAliasRequest(alias=alias))).deleted
+
+    def _list_aliases(self) -> Op:
+        return dict((yield Call("collections", "ListAliases", collections_pb2.ListAliasesRequest())).aliases)
+
+    def _backup(self, path: str | os.PathLike) -> Op:
+        return C.from_json((yield Call("admin", "Backup", admin_pb2.BackupRequest(path=os.fspath(path)))).json)
+
+    def _stats(self) -> Op:
+        return C.from_json((yield Call("admin", "Stats", admin_pb2.StatsRequest())).json)
+
+
+class SnapshotWriter:
+    """Writes the chunks of Admin.Snapshot into <path>/data.mdb (via a .part file, fsync'd, then renamed)."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = os.fspath(path)
+        if os.path.exists(self.path) and os.listdir(self.path):
+            raise AlreadyExists(f"snapshot target {self.path} is not empty")
+        os.makedirs(self.path, exist_ok=True)
+        self.target = os.path.join(self.path, "data.mdb")
+        self.written = 0
+        self._f = open(self.target + ".part", "wb")  # noqa: SIM115 - closed in finish/abort
+
+    def write(self, chunk: admin_pb2.FileChunk) -> None:
+        if chunk.name != "data.mdb" or chunk.offset != self.written:
+            raise InvalidArgument(f"unexpected snapshot chunk {chunk.name!r} at offset {chunk.offset}")
+        self._f.write(chunk.data)
+        self.written += len(chunk.data)
+
+    def finish(self) -> dict[str, Any]:
+        self._f.flush()
+        os.fsync(self._f.fileno())
+        self._f.close()
+        os.replace(self.target + ".part", self.target)
+        return {"path": self.path, "bytes": self.written}
+
+    def abort(self) -> None:
+        self._f.close()
+        if os.path.exists(self.target + ".part"):
+            os.remove(self.target + ".part")
+
+
+__all__ = ["Call", "CollectionOps", "DatabaseOps", "Hits", "Point", "SnapshotWriter"]

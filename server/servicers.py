@@ -1,0 +1,302 @@
+"""The gRPC services: thin adapters from messages to the embedded engine API (vecdb.Database / Collection).
+
+Every call decodes its request with vecdb_client.convert, calls the same engine method an embedded user calls, and
+encodes the answer. Servicers raise exceptions; the ErrorInterceptor turns them into statuses. Nothing here
+validates what the engine validates, so both transports fail with the same classes and messages.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import numpy as np
+
+import vecdb
+from vecdb.errors import DeadlineExceeded, InvalidArgument, NotFound
+from vecdb_client import convert as C
+from vecdb_client.pb import (
+    admin_pb2,
+    admin_pb2_grpc,
+    collections_pb2,
+    collections_pb2_grpc,
+    points_pb2,
+    points_pb2_grpc,
+    search_pb2,
+    search_pb2_grpc,
+)
+
+from .config import ServerConfig
+from .interceptors import Unimplemented
+
+SERVER_VERSION = "0.1.0"
+SNAPSHOT_CHUNK = 1 << 20
+# Optional keyword arguments of Collection.search that this server forwards when the engine accepts them.
+SEARCH_FEATURES = ("filter", "params", "model_version")
+
+
+def engine_features() -> list[str]:
+    """Optional engine capabilities this server can forward (reported by Admin.ServerInfo)."""
+    from vecdb.collection import Collection
+
+    search = inspect.signature(Collection.search).parameters
+    feats = [f for f in SEARCH_FEATURES if f in search]
+    if hasattr(Collection, "build_index"):
+        feats.append("build_index")
+    return feats
+
+
+class _Base:
+    def __init__(self, db: vecdb.Database) -> None:
+        self.db = db
+
+    def col(self, ref: collections_pb2.CollectionRef):
+        """The collection a request names; with a uid, only that incarnation (as an embedded handle behaves)."""
+        try:
+            col = self.db.get_collection(ref.name)
+        except NotFound:
+            if ref.uid:
+                raise NotFound(f"collection {ref.name!r} does not exist (it was dropped)") from None
+            raise
+        if ref.uid and col.uid != ref.uid:
+            raise NotFound(f"collection {ref.name!r} does not exist (it was dropped)")
+        return col
+
+
+def _info(col, with_report: bool = False) -> collections_pb2.CollectionInfo:
+    m = collections_pb2.CollectionInfo(name=col.name, uid=col.uid)
+    C.to_pb_schema(col.schema, m.schema)
+    if with_report:
+        m.info_json = C.to_json(col.info())
+    return m
+
+
+class CollectionsServicer(_Base, collections_pb2_grpc.CollectionsServicer):
+    def Create(self, request, context):
+        schema = C.from_pb_schema(request.schema)
+        return _info(self.db.create_collection(request.name, schema=schema, exist_ok=request.exist_ok))
+
+    def Get(self, request, context):
+        return _info(self.db.get_collection(request.name))
+
+    def Has(self, request, context):
+        return collections_pb2.HasCollectionResponse(exists=self.db.has_collection(request.name))
+
+    def List(self, request, context):
+        return collections_pb2.ListCollectionsResponse(names=self.db.list_collections())
+
+    def Drop(self, request, context):
+        dropped = self.db.drop_collection(request.name, missing_ok=request.missing_ok)
+        return collections_pb2.DropCollectionResponse(dropped=dropped)
+
+    def SetAlias(self, request, context):
+        self.db.set_alias(request.alias, request.collection)
+        return collections_pb2.SetAliasResponse()
+
+    def DeleteAlias(self, request, context):
+        return collections_pb2.DeleteAliasResponse(deleted=bool(self.db.delete_alias(request.alias)))
+
+    def ListAliases(self, request, context):
+        return collections_pb2.ListAliasesResponse(aliases=self.db.list_aliases())
+
+    def Info(self, request, context):
+        return _info(self.col(request), with_report=True)
+
+    def Compact(self, request, context):
+        return collections_pb2.JsonReport(json=C.to_json(self.col(request).compact(progress=False)))
+
+    def BuildIndex(self, request, context):
+        col = self.col(request.collection)
+        build = getattr(col, "build_index", None)
+        if build is None:
+            raise Unimplemented("this server's engine has no build_index yet")
+        accepts = inspect.signature(build).parameters
+        kwargs: dict[str, Any] = {"progress": False} if "progress" in accepts else {}
+        if request.chunk and "chunk" in accepts:
+            kwargs["chunk"] = int(request.chunk)
+        return collections_pb2.JsonReport(json=C.to_json(build(request.field or None, **kwargs)))
+
+
+def _payloads(raw: Any) -> list | None:
+    if not raw:
+        return None
+    return [C.from_pb_payload(p) for p in raw]
+
+
+class PointsServicer(_Base, points_pb2_grpc.PointsServicer):
+    def Upsert(self, request, context):
+        col = self.col(request.collection)
+        ids = C.from_pb_ids(request.ids, as_array=True)
+        n = col.upsert(ids, C.from_pb_field_vectors(request.vectors), _payloads(request.payloads))
+        return points_pb2.UpsertResponse(upserted=n)
+
+    def UpsertStream(self, request_iterator, context):
+        it = iter(request_iterator)
+        first = next(it, None)
+        if first is None:
+            return points_pb2.UpsertResponse(upserted=0)
+        col = self.col(first.collection)
+        if first.atomic:
+            return points_pb2.UpsertResponse(upserted=_upsert_atomic(col, itertools.chain([first], it)))
+        total = 0
+        for request in itertools.chain([first], it):
+            left = context.time_remaining()
+            if left is not None and left <= 0:
+                raise DeadlineExceeded(f"deadline passed after {total} points were committed")
+            ids = C.from_pb_ids(request.ids, as_array=True)
+            try:
+                total += col.upsert(ids, C.from_pb_field_vectors(request.vectors), _payloads(request.payloads))
+            except vecdb.VecDBError as e:
+                raise type(e)(f"{e} ({total} points of earlier batches in this stream were committed)") from None
+        return points_pb2.UpsertResponse(upserted=total)
+
+    def Get(self, request, context):
+        col = self.col(request.collection)
+        points = col.get(
+            C.from_pb_ids(request.ids, as_array=True),
+            with_payload=request.with_payload,
+            with_vectors=request.with_vectors,
+        )
+        return C.to_pb_points(points, request.with_payload, request.with_vectors)
+
+    def Delete(self, request, context):
+        deleted = self.col(request.collection).delete(C.from_pb_ids(request.ids, as_array=True))
+        return points_pb2.DeletePointsResponse(deleted=deleted)
+
+    def Scroll(self, request, context):
+        col = self.col(request.collection)
+        offset = C.from_pb_id(request.offset) if request.HasField("offset") else None
+        page = col.scroll(request.limit, offset, with_payload=request.with_payload, with_vectors=request.with_vectors)
+        m = points_pb2.ScrollResponse()
+        C.to_pb_points(page.points, request.with_payload, request.with_vectors, m.points)
+        if page.next_offset is not None:
+            C.to_pb_id(page.next_offset, m.next_offset)
+        return m
+
+    def Count(self, request, context):
+        return points_pb2.CountResponse(count=self.col(request).count())
+
+
+def _upsert_atomic(col, requests: Iterator[points_pb2.UpsertRequest]) -> int:
+    """Parts of one logical upsert, concatenated and committed in one transaction."""
+    ids: list = []
+    parts: list = []
+    payloads: list = []
+    any_payload = False
+    for request in requests:
+        part_ids = C.from_pb_ids(request.ids, as_array=True)
+        n = len(part_ids)
+        ids.append(part_ids)
+        parts.append(C.from_pb_field_vectors(request.vectors))
+        pays = _payloads(request.payloads)
+        any_payload |= pays is not None
+        payloads.extend(pays if pays is not None else [None] * n)
+    if all(isinstance(p, np.ndarray) for p in ids):
+        all_ids: Any = np.concatenate(ids) if ids else []
+    else:
+        all_ids = [i for p in ids for i in (p.tolist() if isinstance(p, np.ndarray) else p)]
+    try:
+        if all(isinstance(p, dict) for p in parts):
+            names = list(parts[0])
+            if any(list(p) != names for p in parts):
+                raise InvalidArgument("every part of an atomic upsert must carry the same vector fields")
+            vectors: Any = {name: np.concatenate([p[name] for p in parts]) for name in names}
+        elif all(isinstance(p, np.ndarray) for p in parts):
+            vectors = np.concatenate(parts)
+        else:
+            raise InvalidArgument("every part of an atomic upsert must give vectors in the same form")
+    except ValueError as e:
+        raise InvalidArgument(f"the parts of an atomic upsert do not fit together: {e}") from None
+    return col.upsert(all_ids, vectors, payloads if any_payload else None)
+
+
+class SearchServicer(_Base, search_pb2_grpc.SearchServicer):
+    def __init__(self, db: vecdb.Database) -> None:
+        super().__init__(db)
+        self.features = set(engine_features())
+
+    def Search(self, request, context):
+        col = self.col(request.collection)
+        which = request.WhichOneof("queries")
+        if which == "multi":
+            raise Unimplemented("multi-vector queries: this server's engine has no multi-vector fields yet")
+        if which is None:
+            raise InvalidArgument("no queries given")
+        queries = C.from_pb_tensor(request.dense, "query")
+        kwargs: dict[str, Any] = {}
+        if request.HasField("filter"):
+            kwargs["filter"] = C.from_pb_filter(request.filter)
+        if request.HasField("params"):
+            kwargs["params"] = C.from_pb_search_params(request.params)
+        if request.model_version:
+            kwargs["model_version"] = request.model_version
+        missing = [k for k in kwargs if k not in self.features]
+        if missing:
+            raise Unimplemented(f"search with {', '.join(missing)}: this server's engine does not support it yet")
+        hits = col.search(request.field, queries, request.k, with_payload=request.with_payload, **kwargs)
+        return C.to_pb_hits(hits, request.with_payload)
+
+
+class AdminServicer(_Base, admin_pb2_grpc.AdminServicer):
+    def __init__(self, db: vecdb.Database, config: ServerConfig) -> None:
+        super().__init__(db)
+        self.config = config
+
+    def ServerInfo(self, request, context):
+        return admin_pb2.ServerInfoResponse(
+            server_version=SERVER_VERSION,
+            engine_version=vecdb.__version__,
+            api_version="v1",
+            max_message_bytes=self.config.max_message_bytes,
+            auth_required=self.config.token is not None,
+            read_only=self.config.read_only,
+            workers=self.config.workers,
+            features=engine_features(),
+        )
+
+    def Stats(self, request, context):
+        return collections_pb2.JsonReport(json=C.to_json(self.db.stats()))
+
+    def Backup(self, request, context):
+        return collections_pb2.JsonReport(json=C.to_json(self.db.backup(request.path)))
+
+    def Snapshot(self, request, context):
+        chunk = request.chunk_bytes or SNAPSHOT_CHUNK
+        tmp = tempfile.mkdtemp(prefix="vecdb-snapshot-")
+        try:
+            target = os.path.join(tmp, "copy")
+            self.db.backup(target)
+            path = os.path.join(target, "data.mdb")
+            total = os.path.getsize(path)
+            with open(path, "rb") as f:
+                offset = 0
+                while True:
+                    if not context.is_active():
+                        return
+                    data = f.read(chunk)
+                    if not data:
+                        break
+                    yield admin_pb2.FileChunk(name="data.mdb", offset=offset, data=data, total_bytes=total)
+                    offset += len(data)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def add_all(server: grpc.Server, db: vecdb.Database, config: ServerConfig) -> list[str]:
+    """Register every vecdb service on `server`; returns their full names (for health and reflection)."""
+    collections_pb2_grpc.add_CollectionsServicer_to_server(CollectionsServicer(db), server)
+    points_pb2_grpc.add_PointsServicer_to_server(PointsServicer(db), server)
+    search_pb2_grpc.add_SearchServicer_to_server(SearchServicer(db), server)
+    admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(db, config), server)
+    return [
+        collections_pb2.DESCRIPTOR.services_by_name["Collections"].full_name,
+        points_pb2.DESCRIPTOR.services_by_name["Points"].full_name,
+        search_pb2.DESCRIPTOR.services_by_name["Search"].full_name,
+        admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name,
+    ]
