@@ -219,7 +219,7 @@ def test_same_seed_same_map_other_seed_other_split(rng, pairs32, kind):
 
 def test_spec_round_trip_and_defaults():
     s = DriftMapSpec("mlp", {"hidden": 64, "loss": "cosine"})
-    assert s["epochs"] == 30 and s["tau"] == 0.05
+    assert s["epochs"] == 20 and s["tau"] == 0.05
     assert DriftMapSpec.from_dict(json.loads(json.dumps(s.to_dict()))) == s
     a = DriftMapSpec("auto", {"kinds": ["ridge", "procrustes"]})
     assert DriftMapSpec.from_dict(json.loads(json.dumps(a.to_dict()))) == a
