@@ -39,11 +39,15 @@ BUDGETS = ["all", 1000, 500]
 
 
 def parse_kind(text: str) -> DriftMapSpec:
-    """'ridge' or 'low_rank:rank=192,alpha=0.1' -> DriftMapSpec (values parsed as JSON when they are JSON)."""
+    """'ridge', 'low_rank:rank=192,alpha=0.1' or 'auto:kinds=procrustes+ridge' -> DriftMapSpec (values parsed as
+    JSON when they are JSON, '+' separates list items)."""
     kind, _, rest = text.partition(":")
     params = {}
     for item in filter(None, rest.split(",")):
         k, _, v = item.partition("=")
+        if "+" in v:  # a list: auto:kinds=procrustes+ridge
+            params[k] = v.split("+")
+            continue
         try:
             params[k] = json.loads(v)
         except json.JSONDecodeError:
@@ -89,9 +93,9 @@ def _label(spec: DriftMapSpec) -> str:
     return spec.kind + (f"({', '.join(f'{k}={v}' for k, v in p.items())})" if p and spec.kind != "auto" else "")
 
 
-def fit_row(spec: DriftMapSpec, src: np.ndarray, dst: np.ndarray, seed: int, progress: bool | None) -> tuple:
+def fit_row(spec: DriftMapSpec, src: np.ndarray, dst: np.ndarray, seed: int, progress: bool | None, **kw) -> tuple:
     t0 = time.perf_counter()
-    m = fit_map(spec, src, dst, seed=seed, progress=progress)
+    m = fit_map(spec, src, dst, seed=seed, progress=progress, **kw)
     row = {
         "map": spec.kind if spec.kind == "auto" else _label(spec),
         "fitted": m.kind,
@@ -123,11 +127,65 @@ def run_scifact(specs: list[DriftMapSpec], budgets: list, seed: int, progress: b
             for spec in specs:
                 m, row = fit_row(spec, sf[("corpus", source)][pick], sf[("corpus", L6)][pick], seed, progress)
                 row.update(
-                    source=source, pairs=len(pick), ndcg_at_10=scifact_ndcg(sf, m.apply(sf[("queries", source)]), index)
+                    source=source,
+                    pairs=len(pick),
+                    pairs_label=f"{len(pick):,} corpus",
+                    ndcg_at_10=scifact_ndcg(sf, m.apply(sf[("queries", source)]), index),
                 )
                 rows.append(row)
                 print(f"  scifact {source} pairs={len(pick)} {row['map']}: nDCG@10 {row['ndcg_at_10']:.4f}", flush=True)
+    rows += scifact_query_pair_rows(sf, specs, seed, progress, index)
     return {"baselines": baselines, "rows": rows}
+
+
+def scifact_query_pair_rows(sf: dict, specs: list[DriftMapSpec], seed: int, progress: bool | None, index) -> list:
+    """L3 -> L6 maps that also use the 809 NON-test SciFact queries embedded by both models (see drift_queries)."""
+    from . import drift_queries
+
+    try:
+        q3, q6, qids = drift_queries.train_query_pairs()
+    except (ImportError, FileNotFoundError) as e:
+        print(f"  (query-pair rows skipped: {e})")
+        return []
+    test_ids = set(json.loads((DATA / "embeddings" / "scifact" / "ids.json").read_text())["query_ids"])
+    if set(qids) & test_ids:
+        raise RuntimeError("query pairs overlap the test queries: refusing to fit on the evaluation set")
+    c3, c6 = sf[("corpus", L3)], sf[("corpus", L6)]
+    nc, nq = len(c3), len(q3)
+    # Balanced: the query pairs as a whole weigh as much as the corpus pairs (a rule, not a tuned value).
+    balanced = np.concatenate([np.ones(nc), np.full(nq, nc / nq)])
+    settings = [
+        (f"{nq} queries", q3, q6, {}),
+        (f"{nc:,} corpus + {nq} queries", np.vstack([c3, q3]), np.vstack([c6, q6]), {}),
+        (
+            f"{nc:,} corpus + {nq} queries, balanced weights",
+            np.vstack([c3, q3]),
+            np.vstack([c6, q6]),
+            {"weights": balanced},
+        ),
+    ]
+    rows = []
+    for label, X, Y, kw in settings:
+        for spec in specs:
+            m, row = fit_row(spec, X, Y, seed, progress, **kw)
+            row.update(
+                source=L3,
+                pairs=len(X),
+                pairs_label=label,
+                ndcg_at_10=scifact_ndcg(sf, m.apply(sf[("queries", L3)]), index),
+            )
+            rows.append(row)
+            print(f"  scifact L3 {label} {row['map']}: nDCG@10 {row['ndcg_at_10']:.4f}", flush=True)
+    auto = next((s for s in specs if s.kind == "auto"), None)
+    if auto is not None:  # auto fitted on corpus pairs but choosing on held-out QUERY pairs
+        m, row = fit_row(auto, c3, c6, seed, progress, val=(q3, q6))
+        label = f"{nc:,} corpus, auto chosen on {nq} query pairs"
+        row.update(
+            source=L3, pairs=nc, pairs_label=label, ndcg_at_10=scifact_ndcg(sf, m.apply(sf[("queries", L3)]), index)
+        )
+        rows.append(row)
+        print(f"  scifact L3 {label}: {m.kind} nDCG@10 {row['ndcg_at_10']:.4f}", flush=True)
+    return rows
 
 
 # ---------------------------------------------------------------- AG News
@@ -219,13 +277,13 @@ def tables(res: dict) -> str:
         out += [f"| {k} | {v:.4f} |" for k, v in sc["baselines"].items()]
         out.append("")
         out.append(
-            "| query model | corpus pairs | map | nDCG@10 | held-out cos | held-out R@10 | held-out neighbour R@10 "
+            "| query model | fitting pairs | map | nDCG@10 | held-out cos | held-out R@10 | held-out neighbour R@10 "
             "| fit s |\n|---|---|---|---|---|---|---|---|"
         )
         for r in sc["rows"]:
             name = r["map"] + (f" -> {r['fitted']}" if r["map"] == "auto" else "")
             out.append(
-                f"| {r['source']} | {r['pairs']:,} | {name} | {r['ndcg_at_10']:.4f} | {_fmt(r['holdout_cosine'])} "
+                f"| {r['source']} | {r['pairs_label']} | {name} | {r['ndcg_at_10']:.4f} | {_fmt(r['holdout_cosine'])} "
                 f"| {_fmt(r['holdout_recall_at_10'])} | {_fmt(r['holdout_neighbour_recall_at_10'])} "
                 f"| {r['fit_s']:.1f} |"
             )
@@ -268,12 +326,12 @@ def plot(res: dict, path) -> None:
         return
     rows = [r for r in res["scifact"]["rows"] if r["source"] == L3]
     maps = list(dict.fromkeys(r["map"] for r in rows))
-    pairs = sorted({r["pairs"] for r in rows})
-    fig, ax = plt.subplots(figsize=(9, 4.5))
-    width = 0.8 / len(pairs)
-    for i, p in enumerate(pairs):
-        vals = [next((r["ndcg_at_10"] for r in rows if r["map"] == m and r["pairs"] == p), 0) for m in maps]
-        ax.bar(np.arange(len(maps)) + i * width, vals, width, label=f"{p:,} corpus pairs")
+    groups = list(dict.fromkeys(r["pairs_label"] for r in rows))
+    fig, ax = plt.subplots(figsize=(11, 5))
+    width = 0.8 / len(groups)
+    for i, g in enumerate(groups):
+        vals = [next((r["ndcg_at_10"] for r in rows if r["map"] == m and r["pairs_label"] == g), 0) for m in maps]
+        ax.bar(np.arange(len(maps)) + i * width, vals, width, label=f"fitted on {g} pairs")
     for name, v in res["scifact"]["baselines"].items():
         if "ceiling" in name or "L3 queries -> L3" in name:
             ax.axhline(v, ls="--", lw=1, color="grey")

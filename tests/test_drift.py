@@ -323,3 +323,37 @@ def test_apply_validates_queries(rng, pairs32):
         m.apply(q)
     with pytest.raises(InvalidArgument, match="real numbers"):
         m.apply(np.array([["a"] * 32]))
+
+
+@pytest.mark.parametrize("kind", ["mean_shift", "procrustes", "ridge", "low_rank"])
+def test_integer_weights_equal_repeating_pairs(rng, pairs32, kind):
+    Y = np.tanh(pairs32 @ _rotation(rng, 32) + 0.1)
+    w = rng.integers(0, 4, len(pairs32)).astype(float)
+    params = {"rank": 8, "alpha": 0.1} if kind == "low_rank" else {"alpha": 0.1} if kind == "ridge" else {}
+    weighted = fit_map(kind, pairs32, Y, weights=w, holdout=0, **params)
+    rep = np.repeat(np.arange(len(w)), w.astype(int))
+    repeated = fit_map(kind, pairs32[rep], Y[rep], holdout=0, **params)
+    # Compared through apply: low-rank factors are only defined up to the signs of their singular vectors.
+    assert np.allclose(weighted.apply(pairs32), repeated.apply(pairs32), atol=1e-4)
+    unweighted = fit_map(kind, pairs32, Y, holdout=0, **params)
+    assert not np.allclose(weighted.apply(pairs32), unweighted.apply(pairs32), atol=1e-4)
+
+
+def test_weights_reach_the_mlp_and_bad_weights_are_rejected(rng, pairs32):
+    Y = np.tanh(pairs32 @ _rotation(rng, 32))
+    w = np.ones(len(pairs32))
+    w[:300] = 5.0
+    a = fit_map("mlp", pairs32, Y, epochs=2, hidden=8, progress=False)
+    b = fit_map("mlp", pairs32, Y, epochs=2, hidden=8, progress=False, weights=w)
+    assert not np.array_equal(a.arrays["W2"], b.arrays["W2"])
+    with pytest.raises(InvalidArgument, match=r"shape \(600,\)"):
+        fit_map("ridge", pairs32, Y, weights=w[:5])
+    with pytest.raises(InvalidArgument, match=">= 0"):
+        fit_map("ridge", pairs32, Y, weights=-w)
+    with pytest.raises(InvalidArgument, match="all 0"):
+        fit_map("ridge", pairs32, Y, weights=0 * w)
+    with pytest.raises(InvalidArgument, match=r"at least 385 training pairs.*\(got 2\)"):
+        X = rng.standard_normal((400, 384)).astype(np.float32)
+        few = np.zeros(400)
+        few[:2] = 1.0
+        fit_map("ridge", X, X, weights=few, alpha=0.0, holdout=0)

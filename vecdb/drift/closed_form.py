@@ -19,18 +19,22 @@ ALPHA_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
 Arrays = dict[str, np.ndarray]
 
 
-def fit_mean_shift(X: np.ndarray, Y: np.ndarray) -> tuple[Arrays, dict]:
+def _wmean(A: np.ndarray, w: np.ndarray | None) -> np.ndarray:
+    return A.mean(axis=0) if w is None else (w[:, None] * A).sum(axis=0) / w.sum()
+
+
+def fit_mean_shift(X: np.ndarray, Y: np.ndarray, w: np.ndarray | None = None) -> tuple[Arrays, dict]:
     """Query Drift Compensation: new = old + drift, so old ~= new - mean(new - old)."""
     if X.shape[1] != Y.shape[1]:
         raise InvalidArgument(
             f"mean_shift needs the same dimension on both sides, got {X.shape[1]} -> {Y.shape[1]}: "
             "use ridge, low_rank or mlp to map between dimensions"
         )
-    shift = (Y.astype(np.float64) - X.astype(np.float64)).mean(axis=0)
+    shift = _wmean(Y.astype(np.float64) - X.astype(np.float64), w)
     return {"b": shift}, {}
 
 
-def fit_procrustes(X: np.ndarray, Y: np.ndarray) -> tuple[Arrays, dict]:
+def fit_procrustes(X: np.ndarray, Y: np.ndarray, w: np.ndarray | None = None) -> tuple[Arrays, dict]:
     """The rotation R minimising ||X R - Y||_F: R = U V^T from the SVD of X^T Y (Schoenemann 1966).
 
     A rotation keeps every angle of the new model's space, which is why it transfers better than a free linear
@@ -42,17 +46,24 @@ def fit_procrustes(X: np.ndarray, Y: np.ndarray) -> tuple[Arrays, dict]:
         )
     if X.shape[0] < 2:
         raise InvalidArgument(f"procrustes needs at least 2 training pairs, got {X.shape[0]}")
-    U, _, Vt = np.linalg.svd(X.astype(np.float64).T @ Y.astype(np.float64))
+    Yw = Y.astype(np.float64) if w is None else w[:, None] * Y
+    U, _, Vt = np.linalg.svd(X.astype(np.float64).T @ Yw)
     return {"W": U @ Vt}, {}
 
 
-def _centered(X: np.ndarray, Y: np.ndarray, intercept: bool):
+def _centered(X: np.ndarray, Y: np.ndarray, intercept: bool, w: np.ndarray | None = None):
+    """Centred (weighted-mean) pairs, rows scaled by sqrt(weight): weighted least squares as a plain one."""
     X = X.astype(np.float64)
     Y = Y.astype(np.float64)
-    if not intercept:
-        return X, Y, np.zeros(X.shape[1]), np.zeros(Y.shape[1])
-    mx, my = X.mean(axis=0), Y.mean(axis=0)
-    return X - mx, Y - my, mx, my
+    if intercept:
+        mx, my = _wmean(X, w), _wmean(Y, w)
+    else:
+        mx, my = np.zeros(X.shape[1]), np.zeros(Y.shape[1])
+    Xc, Yc = X - mx, Y - my
+    if w is not None:
+        r = np.sqrt(w)[:, None]
+        Xc, Yc = Xc * r, Yc * r
+    return Xc, Yc, mx, my
 
 
 def _ridge_weights(Xc: np.ndarray, Yc: np.ndarray, alpha: float) -> np.ndarray:
@@ -68,6 +79,10 @@ def _ridge_weights(Xc: np.ndarray, Yc: np.ndarray, alpha: float) -> np.ndarray:
     return np.linalg.solve(G, Xc.T @ Yc)
 
 
+def _n_weighted(X: np.ndarray, w: np.ndarray | None) -> int:
+    return X.shape[0] if w is None else int(np.count_nonzero(w))
+
+
 def _check_unregularised(kind: str, n: int, d: int, intercept: bool) -> None:
     need = d + 1 if intercept else d
     if n < need:
@@ -80,7 +95,8 @@ def _check_unregularised(kind: str, n: int, d: int, intercept: bool) -> None:
 def select_alpha(
     X: np.ndarray,
     Y: np.ndarray,
-    fit: Callable[[np.ndarray, np.ndarray, float], Arrays],
+    w: np.ndarray | None,
+    fit: Callable[[np.ndarray, np.ndarray, float, np.ndarray | None], Arrays],
     apply: Callable[[Arrays, np.ndarray], np.ndarray],
     score: Callable[[np.ndarray, np.ndarray], tuple],
     seed: int,
@@ -95,22 +111,24 @@ def select_alpha(
     val, tr = perm[:n_val], perm[n_val:]
     best, best_score = ALPHA_GRID[0], None
     for alpha in ALPHA_GRID:
-        s = score(apply(fit(X[tr], Y[tr], alpha), X[val]), Y[val])
+        s = score(apply(fit(X[tr], Y[tr], alpha, None if w is None else w[tr]), X[val]), Y[val])
         if best_score is None or s > best_score:
             best, best_score = alpha, s
     return best
 
 
-def fit_ridge(X: np.ndarray, Y: np.ndarray, alpha: float, intercept: bool = True) -> Arrays:
+def fit_ridge(
+    X: np.ndarray, Y: np.ndarray, alpha: float, intercept: bool = True, w: np.ndarray | None = None
+) -> Arrays:
     """Affine least squares with an L2 penalty on W (not on the intercept): Y ~= X W + b."""
     if alpha == 0.0:
-        _check_unregularised("ridge", X.shape[0], X.shape[1], intercept)
-    Xc, Yc, mx, my = _centered(X, Y, intercept)
+        _check_unregularised("ridge", _n_weighted(X, w), X.shape[1], intercept)
+    Xc, Yc, mx, my = _centered(X, Y, intercept, w)
     W = _ridge_weights(Xc, Yc, alpha)
     return {"W": W, "b": my - mx @ W}
 
 
-def fit_low_rank(X: np.ndarray, Y: np.ndarray, rank: int, alpha: float) -> Arrays:
+def fit_low_rank(X: np.ndarray, Y: np.ndarray, rank: int, alpha: float, w: np.ndarray | None = None) -> Arrays:
     """Reduced-rank ridge regression: the ridge fit projected onto the top-`rank` principal directions of its own
     fitted values (the optimal rank-r affine map for the ridge-regularised loss), stored as two thin factors so
     applying it costs rank * (d_src + d_dst) instead of d_src * d_dst."""
@@ -120,8 +138,8 @@ def fit_low_rank(X: np.ndarray, Y: np.ndarray, rank: int, alpha: float) -> Array
     if X.shape[0] <= rank:
         raise InvalidArgument(f"low_rank with rank {rank} needs more than {rank} training pairs, got {X.shape[0]}")
     if alpha == 0.0:
-        _check_unregularised("low_rank", X.shape[0], d_src, True)
-    Xc, Yc, mx, my = _centered(X, Y, True)
+        _check_unregularised("low_rank", _n_weighted(X, w), d_src, True)
+    Xc, Yc, mx, my = _centered(X, Y, True, w)
     W = _ridge_weights(Xc, Yc, alpha)
     _, _, Vt = np.linalg.svd(Xc @ W, full_matrices=False)
     V = Vt[:rank].T  # (d_dst, rank)

@@ -55,6 +55,22 @@ def _as_pairs(src: Any, dst: Any, what: str = "pairs") -> tuple[np.ndarray, np.n
     return out[0], out[1]
 
 
+def _as_weights(weights: Any, n: int) -> np.ndarray | None:
+    if weights is None:
+        return None
+    try:
+        w = np.asarray(weights, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise InvalidArgument(f"weights must be numbers: {e}") from None
+    if w.shape != (n,):
+        raise InvalidArgument(f"weights must have shape ({n},) (one per pair), got {w.shape}")
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise InvalidArgument("weights must be finite and >= 0")
+    if not w.any():
+        raise InvalidArgument("weights are all 0")
+    return w
+
+
 def _unit(a: np.ndarray) -> np.ndarray:
     a = np.asarray(a, dtype=np.float32)
     n = np.linalg.norm(a, axis=1, keepdims=True)
@@ -110,13 +126,13 @@ def selection_score(mapped: np.ndarray, target: np.ndarray) -> tuple:
     return (round(r, 3) if r is not None else -1.0, round(nr, 3) if nr is not None else -1.0, e["cosine"])
 
 
-def _fit_concrete(spec: DriftMapSpec, X: np.ndarray, Y: np.ndarray, seed: int, progress: bool | None):
-    """(arrays, chosen hyper-parameters) of one concrete kind fitted on X -> Y."""
+def _fit_concrete(spec: DriftMapSpec, X: np.ndarray, Y: np.ndarray, w, seed: int, progress: bool | None):
+    """(arrays, chosen hyper-parameters) of one concrete kind fitted on X -> Y (w: pair weights or None)."""
     kind, p = spec.kind, spec.params
     if kind == "mean_shift":
-        return cf.fit_mean_shift(X, Y)
+        return cf.fit_mean_shift(X, Y, w)
     if kind == "procrustes":
-        return cf.fit_procrustes(X, Y)
+        return cf.fit_procrustes(X, Y, w)
     if kind == "ridge":
         alpha = p["alpha"]
         chosen = {}
@@ -124,13 +140,14 @@ def _fit_concrete(spec: DriftMapSpec, X: np.ndarray, Y: np.ndarray, seed: int, p
             alpha = cf.select_alpha(
                 X,
                 Y,
-                lambda a, b, al: cf.fit_ridge(a, b, al, p["intercept"]),
+                w,
+                lambda a, b, al, ww: cf.fit_ridge(a, b, al, p["intercept"], ww),
                 lambda arr, a: cf.apply_arrays("ridge", arr, a),
                 selection_score,
                 seed,
             )
             chosen = {"alpha": alpha}
-        return cf.fit_ridge(X, Y, alpha, p["intercept"]), chosen
+        return cf.fit_ridge(X, Y, alpha, p["intercept"], w), chosen
     if kind == "low_rank":
         alpha, rank = p["alpha"], p["rank"]
         chosen = {}
@@ -140,19 +157,20 @@ def _fit_concrete(spec: DriftMapSpec, X: np.ndarray, Y: np.ndarray, seed: int, p
             alpha = cf.select_alpha(
                 X,
                 Y,
-                lambda a, b, al: cf.fit_low_rank(a, b, rank, al),
+                w,
+                lambda a, b, al, ww: cf.fit_low_rank(a, b, rank, al, ww),
                 lambda arr, a: cf.apply_arrays("low_rank", arr, a),
                 selection_score,
                 seed,
             )
             chosen = {"alpha": alpha}
-        return cf.fit_low_rank(X, Y, rank, alpha), chosen
+        return cf.fit_low_rank(X, Y, rank, alpha, w), chosen
     if kind == "mlp":
         from .mlp import train_mlp
 
         if X.shape[0] < 2:
             raise InvalidArgument(f"mlp needs at least 2 training pairs, got {X.shape[0]}")
-        return train_mlp(X, Y, spec, seed=seed, progress=progress, score=selection_score)
+        return train_mlp(X, Y, spec, w=w, seed=seed, progress=progress, score=selection_score)
     raise InvalidArgument(f"unknown drift map kind {kind!r}")
 
 
@@ -184,6 +202,7 @@ def fit_map(
     seed: int = 0,
     progress: bool | None = None,
     val: tuple[Any, Any] | None = None,
+    weights: Any | None = None,
     refit: bool = True,
     **params: Any,
 ) -> DriftMap:
@@ -191,6 +210,8 @@ def fit_map(
 
     kind: a map kind name (params given as keyword arguments) or a DriftMapSpec. holdout: share of the pairs kept
     out of the fit to evaluate it (0 to skip). val: explicit (src, dst) evaluation pairs instead of a split.
+    weights: optional (n,) non-negative weight per pair, e.g. to balance a few query pairs against many document
+    pairs (a weight of k counts a pair k times; the held-out figures stay unweighted).
     refit: after evaluating, fit again on all pairs with the chosen hyper-parameters. progress: tqdm bars (None:
     only when stderr is a terminal). Raises InvalidArgument for malformed pairs, unknown kinds or parameters, and
     too few pairs for the kind (saying what is needed).
@@ -209,6 +230,7 @@ def fit_map(
     if isinstance(holdout, bool) or not isinstance(holdout, (int, float)) or not 0.0 <= holdout < 1.0:
         raise InvalidArgument(f"holdout must be a fraction in [0, 1), got {holdout!r}")
     X, Y = _as_pairs(src, dst)
+    w = _as_weights(weights, X.shape[0])
     d_src, d_dst = X.shape[1], Y.shape[1]
     if spec.kind in SAME_DIM_KINDS and d_src != d_dst:
         raise InvalidArgument(
@@ -226,14 +248,17 @@ def fit_map(
     else:
         tr, Xh, Yh, source = np.arange(X.shape[0]), None, None, "none"
     Xt, Yt = X[tr], Y[tr]
+    wt = None if w is None else w[tr]
+    if wt is not None and not wt.any():
+        raise InvalidArgument("every training pair has weight 0")
 
     candidates: list[dict] = []
     if spec.kind == "auto":
         if Xh is None:
             raise InvalidArgument("auto chooses a map on held-out pairs: use holdout > 0 or pass val pairs")
-        spec, arrays, chosen, figures, candidates = _fit_auto(spec, Xt, Yt, Xh, Yh, seed, progress)
+        spec, arrays, chosen, figures, candidates = _fit_auto(spec, Xt, Yt, wt, Xh, Yh, seed, progress)
     else:
-        arrays, chosen = _fit_concrete(spec, Xt, Yt, seed, progress)
+        arrays, chosen = _fit_concrete(spec, Xt, Yt, wt, seed, progress)
         spec = _finite_params(chosen, spec)
         figures = None
         if Xh is not None:
@@ -241,7 +266,7 @@ def fit_map(
 
     did_refit = bool(refit and source == "split")
     if did_refit:
-        arrays, _ = _fit_concrete(spec, X, Y, seed, progress)
+        arrays, _ = _fit_concrete(spec, X, Y, w, seed, progress)
     no_map = None
     if Xh is not None and d_src == d_dst:
         no_map = float(np.mean(np.sum(_unit(Xh) * _unit(Yh), axis=1)))
@@ -267,7 +292,7 @@ def _blank_info() -> FitInfo:
     return FitInfo(n_pairs=0, n_train=0, n_holdout=0, seed=0, fit_seconds=0.0)
 
 
-def _fit_auto(spec: DriftMapSpec, Xt, Yt, Xh, Yh, seed: int, progress: bool | None):
+def _fit_auto(spec: DriftMapSpec, Xt, Yt, wt, Xh, Yh, seed: int, progress: bool | None):
     """Fit every kind that applies, keep the one with the best held-out selection_score."""
     from tqdm.auto import tqdm
 
@@ -282,7 +307,7 @@ def _fit_auto(spec: DriftMapSpec, Xt, Yt, Xh, Yh, seed: int, progress: bool | No
         sub = DriftMapSpec(kind, {"rank": min(64, d_src, d_dst)} if kind == "low_rank" else {})
         t0 = time.perf_counter()
         try:
-            arrays, chosen = _fit_concrete(sub, Xt, Yt, seed, progress)
+            arrays, chosen = _fit_concrete(sub, Xt, Yt, wt, seed, progress)
         except InvalidArgument as e:  # e.g. too few pairs for this kind: the others may still fit
             candidates.append({"kind": kind, "skipped": str(e)})
             continue

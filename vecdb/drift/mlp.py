@@ -18,20 +18,20 @@ from .closed_form import fit_procrustes, fit_ridge, select_alpha
 from .maps import DriftMapSpec
 
 
-def initial_linear(X: np.ndarray, Y: np.ndarray, init: str, score, seed: int) -> tuple[dict, dict]:
+def initial_linear(X: np.ndarray, Y: np.ndarray, w, init: str, score, seed: int) -> tuple[dict, dict]:
     """The closed-form map the MLP starts from, and what was chosen for it."""
     if init == "procrustes" or (init == "auto" and X.shape[1] == Y.shape[1]):
-        arrays, _ = fit_procrustes(X, Y)
+        arrays, _ = fit_procrustes(X, Y, w)
         return {"W": arrays["W"], "b": np.zeros(Y.shape[1])}, {"init": "procrustes"}
 
-    def fit(a, b, alpha):
-        return fit_ridge(a, b, alpha)
+    def fit(a, b, alpha, ww):
+        return fit_ridge(a, b, alpha, True, ww)
 
     def apply(arr, a):
         return a @ arr["W"] + arr["b"]
 
-    alpha = select_alpha(X, Y, fit, apply, score, seed)
-    return fit_ridge(X, Y, alpha), {"init": "ridge", "init_alpha": alpha}
+    alpha = select_alpha(X, Y, w, fit, apply, score, seed)
+    return fit_ridge(X, Y, alpha, True, w), {"init": "ridge", "init_alpha": alpha}
 
 
 def train_mlp(
@@ -39,6 +39,7 @@ def train_mlp(
     Y: np.ndarray,
     spec: DriftMapSpec,
     *,
+    w: np.ndarray | None,
     seed: int,
     progress: bool | None,
     score,
@@ -48,7 +49,7 @@ def train_mlp(
     from tqdm.auto import tqdm
 
     p = spec.params
-    linear, chosen = initial_linear(X, Y, p["init"], score, seed)
+    linear, chosen = initial_linear(X, Y, w, p["init"], score, seed)
     n, d_src = X.shape
     d_dst = Y.shape[1]
     with torch.random.fork_rng(devices=[]):
@@ -64,6 +65,8 @@ def train_mlp(
     gen = torch.Generator().manual_seed(seed)
     Xt = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
     Yt = torch.from_numpy(np.ascontiguousarray(Y, dtype=np.float32))
+    # Pair weights scale each pair's loss term (normalised to mean 1, so lr means the same with or without them).
+    Wt = None if w is None else torch.from_numpy((w / w.mean()).astype(np.float32))
     batch = min(p["batch_size"], n)
     loss_kind, tau = p["loss"], p["tau"]
 
@@ -82,15 +85,15 @@ def train_mlp(
             pred = forward(Xt[idx])
             tgt = Yt[idx]
             if loss_kind == "mse":
-                loss = ((pred - tgt) ** 2).sum(dim=1).mean()
+                per_pair = ((pred - tgt) ** 2).sum(dim=1)
             else:
                 pn = F.normalize(pred, dim=1)
                 tn = F.normalize(tgt, dim=1)
                 if loss_kind == "cosine":
-                    loss = (1.0 - (pn * tn).sum(dim=1)).mean()
+                    per_pair = 1.0 - (pn * tn).sum(dim=1)
                 else:
-                    logits = pn @ tn.T / tau
-                    loss = F.cross_entropy(logits, torch.arange(idx.numel()))
+                    per_pair = F.cross_entropy(pn @ tn.T / tau, torch.arange(idx.numel()), reduction="none")
+            loss = per_pair.mean() if Wt is None else (per_pair * Wt[idx]).sum() / Wt[idx].sum().clamp_min(1e-12)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
