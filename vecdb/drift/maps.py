@@ -5,7 +5,7 @@ with, so a collection can keep serving while its corpus is re-embedded (or forev
 
 - `DriftMapSpec`: the kind of map and its hyper-parameters (frozen, validated once, to_dict/from_dict).
 - `DriftMap`: a fitted map = spec + a few float32 arrays + `FitInfo` (how it was fitted and how well it did on
-  held-out pairs). `apply` is plain numpy (one or two small matmuls), `state`/`from_state` give the
+  held-out pairs). `apply` is one or two small affine products (vecdb/kernels/affine.py), `state`/`from_state` give the
   (json-able dict, dict of arrays) pair the engine stores in LMDB.
 
 Fitting lives in vecdb/drift/fit.py; the residual MLP's torch training in vecdb/drift/mlp.py. Applying a map
@@ -288,19 +288,24 @@ class DriftMap:
         return out[0] if single else out
 
     def _forward(self, q: np.ndarray) -> np.ndarray:
+        # affine(): a single-threaded nogil kernel for a few queries, BLAS for batches (see kernels/affine.py).
+        from ..kernels.affine import affine
+
         a = self.arrays
         kind = self.spec.kind
         if kind == "mean_shift":
             return q + a["b"]
         if kind == "procrustes":
-            return q @ a["W"]
+            return affine(q, a["W"], check_finite=False)
         if kind == "ridge":
-            return q @ a["W"] + a["b"]
+            return affine(q, a["W"], a["b"], check_finite=False)
         if kind == "low_rank":
-            return (q @ a["A"]) @ a["B"] + a["b"]
+            return affine(affine(q, a["A"], check_finite=False), a["B"], a["b"], check_finite=False)
         # mlp: a linear map plus a residual correction learned on top of it.
-        h = _gelu_tanh(q @ a["W1"] + a["b1"])
-        return q @ a["W"] + a["b"] + h @ a["W2"] + a["b2"]
+        h = _gelu_tanh(affine(q, a["W1"], a["b1"], check_finite=False))
+        out = affine(q, a["W"], a["b"], check_finite=False)
+        out += affine(h, a["W2"], a["b2"], check_finite=False)
+        return out
 
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """(json-able metadata, float32 arrays): everything `from_state` needs, for the engine to store in LMDB."""
