@@ -256,25 +256,6 @@ def run_latency(specs: list[DriftMapSpec], seed: int, progress: bool | None) -> 
         single = _median_us(lambda m=m: m.apply(one), 2000, 15)
         batch = _median_us(lambda m=m: m.apply(queries), 50, 15) / len(queries)
         rows.append({"map": label, "bytes": m.nbytes(), "single_us": single, "batch_per_query_us": batch})
-    # Side by side, same run: the 384 x 384 affine product through the kernel vs numpy/BLAS (q @ W + b).
-    from vecdb.kernels.affine import _affine
-
-    ridge = fit_map("ridge", src, dst, seed=seed, holdout=0)
-    W, b = ridge.arrays["W"], ridge.arrays["b"]
-    for n in (1, 4, 16):
-        q = np.ascontiguousarray(queries[:n])
-        out = np.empty((n, W.shape[1]), np.float32)
-        _affine(q, W, b, out)
-        calls = max(200, 2000 // n)
-        kern = _median_us(lambda q=q, out=out: _affine(q, W, b, out), calls, 15) / n
-        blas = _median_us(lambda q=q: q @ W + b, calls, 15) / n
-        rows.append(
-            {
-                "map": f"raw 384x384 affine, {n} quer{'y' if n == 1 else 'ies'}: kernel vs numpy",
-                "single_us": kern,
-                "numpy_us": blas,
-            }
-        )
     search = _median_us(lambda: scan_topk(unit(one), [(0, index)], allowed, 10, "cosine"), 200, 9)
     rows.append({"map": "(for scale) exact cosine top-10 over the 5,183 x 384 corpus", "single_us": search})
     return rows
@@ -326,14 +307,11 @@ def tables(res: dict) -> str:
         out.append("")
     if "latency" in res:
         out.append("Added query latency of DriftMap.apply, 384-d, median\n")
-        out.append(
-            "| map | stored bytes | single query (us) | per query in a batch of 300 (us) | numpy q @ W + b (us/query) |"
-            "\n|---|---|---|---|---|"
-        )
+        out.append("| map | stored bytes | single query (us) | per query in a batch of 300 (us) |\n|---|---|---|---|")
         for r in res["latency"]:
             out.append(
                 f"| {r['map']} | {r.get('bytes', '-')} | {r['single_us']:.1f} "
-                f"| {_fmt(r.get('batch_per_query_us'), '.2f')} | {_fmt(r.get('numpy_us'), '.1f')} |"
+                f"| {_fmt(r.get('batch_per_query_us'), '.2f')} |"
             )
     return "\n".join(out)
 

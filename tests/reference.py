@@ -54,13 +54,3 @@ def drift_holdout_figures(mapped: np.ndarray, target: np.ndarray, k: int = 10) -
         true = sorted((j for j in range(n) if j != i), key=lambda j: -st[j])[:kn]
         overlap += len(set(mine) & set(true)) / kn
     return {"cosine": cos, "recall_at_10": hits / n, "neighbour_recall_at_10": overlap / n}
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Affine kernel (vecdb/kernels/affine.py): out = Q W + b, in float64.
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def affine(q: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
-    out = q.astype(np.float64) @ w.astype(np.float64)
-    return out if b is None else out + b.astype(np.float64)
