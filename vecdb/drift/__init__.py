@@ -12,5 +12,19 @@ the corpus is re-embedded, then flipping versions).
 
 from .fit import evaluate, fit_map
 from .maps import FITTED_KINDS, KINDS, SAME_DIM_KINDS, DriftMap, DriftMapSpec, FitInfo
+from .migration import MigrationProgress, PairReservoir, reembed, resolve_map
 
-__all__ = ["FITTED_KINDS", "KINDS", "SAME_DIM_KINDS", "DriftMap", "DriftMapSpec", "FitInfo", "evaluate", "fit_map"]
+__all__ = [
+    "FITTED_KINDS",
+    "KINDS",
+    "SAME_DIM_KINDS",
+    "DriftMap",
+    "DriftMapSpec",
+    "FitInfo",
+    "MigrationProgress",
+    "PairReservoir",
+    "evaluate",
+    "fit_map",
+    "reembed",
+    "resolve_map",
+]
