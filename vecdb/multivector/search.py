@@ -187,6 +187,15 @@ class MultiVectorIndex:
         """Append documents (a list of (n_tokens, dim) arrays); returns their document numbers."""
         return self.append(self.prepare_batch(docs))
 
+    def rebuild_fdes(self) -> None:
+        """Recompute every FDE from the stored tokens (after changing FDE parameters, or when sharing a
+        TokenStore between indexes). Compressed tokens are decoded first, so these FDEs can differ slightly from
+        the ones computed at insert time from the original tokens."""
+        self.fde_blocks = []
+        for b in self.tokens.blocks:
+            flat = self.tokens.codec.decode(b.data, b.aux)
+            self.fde_blocks.append((b.first_doc, encode_flat(self.fde_params, flat, b.offsets, document=True)))
+
     # -- searching -----------------------------------------------------------------------------------------------
 
     def query_fde(self, query: np.ndarray) -> np.ndarray:
