@@ -9,6 +9,7 @@ BENCHMARKS = {
     "exact": "exact search vs the best numpy/BLAS formulation (siftsmall, glove-100k)",
     "ingest": "durable batch ingest vs chromadb and lancedb",
     "scale": "open time and resident memory of a 1M x 128 collection",
+    "multivector": "SciFact token vectors: exhaustive MaxSim vs MUVERA FDE -> re-rank, FDE recall, token codecs",
 }
 
 

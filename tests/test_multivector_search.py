@@ -98,10 +98,14 @@ def test_params_validate_and_round_trip():
 def test_store_blocks_scores_memory_and_state(kind, rng):
     d = 16
     docs = _docs(rng, 70, d)
-    store = TokenStore(d, CODECS[kind], block_docs=16)
+    store = TokenStore(d, CODECS[kind], block_tokens=40)
     assert store.add(docs[:30]).tolist() == list(range(30))
-    assert store.add(docs[30:]).tolist() == list(range(30, 70))
-    assert [b.first_doc for b in store.blocks] == [0, 16, 32, 48, 64]
+    for i in range(30, 70, 4):
+        assert store.add(docs[i : i + 4]).tolist() == list(range(i, min(i + 4, 70)))
+    sizes = [int(b.offsets[-1]) for b in store.blocks]
+    assert len(sizes) > 3 and all(s >= 40 for s in sizes[:-1]), sizes  # sealed blocks hold >= block_tokens
+    assert all(int(b.offsets[-2]) < 40 for b in store.blocks), "a block is sealed by the document that fills it"
+    assert [b.first_doc for b in store.blocks] == list(np.cumsum([0] + [b.n_docs for b in store.blocks[:-1]]))
     decoded = [store.doc_tokens(i) for i in range(70)]
     flat = np.concatenate(decoded)
     offsets = np.concatenate([[0], np.cumsum([len(x) for x in decoded])])
@@ -182,7 +186,7 @@ def _topic_docs(rng, n, d=24, n_topics=12):
 
 def test_index_search_paths_agree_with_exact(rng):
     docs, queries = _topic_docs(rng, 200)
-    index = MultiVectorIndex(24, SMALL_FDE, block_docs=64)
+    index = MultiVectorIndex(24, SMALL_FDE, block_tokens=300, fde_block_docs=64)
     index.add(docs[:90])
     index.add(docs[90:])
     flat = np.concatenate([_unit(x) for x in docs])
@@ -206,7 +210,7 @@ def test_index_search_paths_agree_with_exact(rng):
 
 def test_allowed_mask_retriever_and_rebuild(rng):
     docs, queries = _topic_docs(rng, 120)
-    index = MultiVectorIndex(24, SMALL_FDE, block_docs=50)
+    index = MultiVectorIndex(24, SMALL_FDE, block_tokens=500, fde_block_docs=50)
     index.add(docs)
     allowed = (np.arange(120) % 3 == 0).astype(np.uint8)
     for params in (MultiVectorSearchParams(exact=True), MultiVectorSearchParams(candidates=30)):
@@ -231,7 +235,7 @@ def test_allowed_mask_retriever_and_rebuild(rng):
 
 def test_calibration_and_state_round_trip(rng):
     docs, queries = _topic_docs(rng, 150)
-    index = MultiVectorIndex(24, SMALL_FDE, CODECS["int8"], block_docs=64)
+    index = MultiVectorIndex(24, SMALL_FDE, CODECS["int8"], block_tokens=400, fde_block_docs=64)
     index.add(docs)
     with pytest.raises(FailedPrecondition):
         index.search(queries[0], 5, MultiVectorSearchParams(recall_target=0.9))

@@ -138,16 +138,20 @@ class MultiVectorIndex:
         compression: TokenCompression | None = None,
         *,
         normalize: bool = True,
-        block_docs: int = 4096,
+        block_tokens: int = 16_384,
+        fde_block_docs: int = 1024,
         store: TokenStore | None = None,
     ):
         self.fde_params = fde or FDEParams()
         if not isinstance(self.fde_params, FDEParams):
             raise InvalidArgument(f"fde must be FDEParams, got {type(self.fde_params).__name__}")
-        self.tokens = store or TokenStore(dim, compression, normalize=normalize, block_docs=block_docs)
+        self.tokens = store or TokenStore(dim, compression, normalize=normalize, block_tokens=block_tokens)
+        if isinstance(fde_block_docs, bool) or not isinstance(fde_block_docs, int) or fde_block_docs < 1:
+            raise InvalidArgument(f"fde_block_docs must be a positive integer, got {fde_block_docs!r}")
+        self.fde_block_docs = fde_block_docs
         self.dim = self.tokens.dim
         self.fde_dim = self.fde_params.fde_dim(self.dim)
-        self.fde_blocks: list[tuple[int, np.ndarray]] = []
+        self._fde_bufs: list[np.ndarray] = []  # (fde_block_docs, fde_dim) each, the last one partly filled
         self.calibration: Calibration | None = None
         self.default_candidates: int | None = None
 
@@ -170,18 +174,30 @@ class MultiVectorIndex:
         n = batch.offsets.shape[0] - 1
         if n == 0:
             return np.zeros(0, np.int64)
-        self.tokens._append(batch.offsets, batch.data, batch.aux)
-        done = 0
-        while done < n:
-            last = self.fde_blocks[-1] if self.fde_blocks else None
-            if last is not None and last[1].shape[0] < self.tokens.block_docs:
-                take = min(self.tokens.block_docs - last[1].shape[0], n - done)
-                self.fde_blocks[-1] = (last[0], np.concatenate([last[1], batch.fde[done : done + take]]))
-            else:
-                take = min(self.tokens.block_docs, n - done)
-                self.fde_blocks.append((first + done, batch.fde[done : done + take].copy()))
-            done += take
+        if batch.fde.shape != (n, self.fde_dim):
+            raise InvalidArgument(f"batch FDEs have shape {batch.fde.shape}, expected ({n}, {self.fde_dim})")
+        self._write_fdes(first, batch.fde)
+        self.tokens.append_encoded(batch.offsets, batch.data, batch.aux)
         return np.arange(first, first + n, dtype=np.int64)
+
+    def _write_fdes(self, first: int, rows: np.ndarray) -> None:
+        size = self.fde_block_docs
+        if rows.ndim != 2 or rows.shape[1] != self.fde_dim:
+            raise InvalidArgument(f"FDE rows have shape {rows.shape}, expected (n, {self.fde_dim})")
+        while len(self._fde_bufs) * size < first + rows.shape[0]:
+            self._fde_bufs.append(np.zeros((size, self.fde_dim), np.float32))
+        done = 0
+        while done < rows.shape[0]:  # whole runs at a time, not row by row
+            b, r = divmod(first + done, size)
+            take = min(size - r, rows.shape[0] - done)
+            self._fde_bufs[b][r : r + take] = rows[done : done + take]
+            done += take
+
+    @property
+    def fde_blocks(self) -> list[tuple[int, np.ndarray]]:
+        """(first document, (n, fde_dim) float32 rows) blocks: what the FDE scan (or a graph index) reads."""
+        size, n = self.fde_block_docs, self.n_docs
+        return [(b * size, buf[: min(size, n - b * size)]) for b, buf in enumerate(self._fde_bufs) if n > b * size]
 
     def add(self, docs: object) -> np.ndarray:
         """Append documents (a list of (n_tokens, dim) arrays); returns their document numbers."""
@@ -191,10 +207,16 @@ class MultiVectorIndex:
         """Recompute every FDE from the stored tokens (after changing FDE parameters, or when sharing a
         TokenStore between indexes). Compressed tokens are decoded first, so these FDEs can differ slightly from
         the ones computed at insert time from the original tokens."""
-        self.fde_blocks = []
+        self._fde_bufs = []
         for b in self.tokens.blocks:
             flat = self.tokens.codec.decode(b.data, b.aux)
-            self.fde_blocks.append((b.first_doc, encode_flat(self.fde_params, flat, b.offsets, document=True)))
+            self._write_fdes(b.first_doc, encode_flat(self.fde_params, flat, b.offsets, document=True))
+
+    def share_fdes(self, other: MultiVectorIndex) -> None:
+        """Use another index's FDE rows (same documents, same FDE parameters), e.g. to compare token codecs."""
+        if other.fde_params != self.fde_params or other.n_docs != self.n_docs or other.dim != self.dim:
+            raise InvalidArgument("FDEs can only be shared between indexes of the same documents and FDE parameters")
+        self.fde_block_docs, self._fde_bufs = other.fde_block_docs, other._fde_bufs
 
     # -- searching -----------------------------------------------------------------------------------------------
 
@@ -328,6 +350,7 @@ class MultiVectorIndex:
         meta = {
             "fde": self.fde_params.to_dict(),
             "tokens": tmeta,
+            "fde_block_docs": self.fde_block_docs,
             "fde_blocks": [first for first, _ in self.fde_blocks],
             "calibration": self.calibration.to_dict() if self.calibration else None,
             "default_candidates": self.default_candidates,
@@ -341,10 +364,12 @@ class MultiVectorIndex:
         store = TokenStore.from_state(
             meta["tokens"], {k[len("tokens.") :]: v for k, v in arrays.items() if k.startswith("tokens.")}
         )
-        index = cls(store.dim, FDEParams.from_dict(meta["fde"]), store=store)
-        index.fde_blocks = [(int(first), np.asarray(arrays[f"fde.{i}"])) for i, first in enumerate(meta["fde_blocks"])]
-        if sum(rows.shape[0] for _, rows in index.fde_blocks) != store.n_docs:
+        index = cls(store.dim, FDEParams.from_dict(meta["fde"]), store=store, fde_block_docs=meta["fde_block_docs"])
+        blocks = [(int(first), np.asarray(arrays[f"fde.{i}"])) for i, first in enumerate(meta["fde_blocks"])]
+        if sum(rows.shape[0] for _, rows in blocks) != store.n_docs:
             raise InvalidArgument("multi-vector state is inconsistent: FDE rows and documents differ in number")
+        for first, rows in blocks:
+            index._write_fdes(first, rows)
         if meta.get("calibration"):
             index.calibration = Calibration.from_dict(meta["calibration"])
         index.default_candidates = meta.get("default_candidates")

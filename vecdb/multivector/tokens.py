@@ -4,8 +4,10 @@ A document is an (n_tokens, dim) array with n_tokens >= 1. An empty document is 
 MaxSim over no tokens is not a score (it would be 0 against every query, or -inf, and MUVERA has nothing to
 encode), so a point without tokens must be deleted (or not given this field), not stored empty.
 
-TokenStore keeps documents in blocks of up to `block_docs` documents (flat codes + offsets, the layout of
-kernels.maxsim.Block), compressed by a TokenCodec (see codecs.py), and persists as (dict, arrays).
+TokenStore keeps documents in blocks (flat codes + offsets, the layout of kernels.maxsim.Block) of about
+`block_tokens` tokens, a document never split: a block is sealed once it holds block_tokens tokens or more, so a
+block stays a few MB (one LMDB value) whatever the document lengths. Codes come from a TokenCodec (codecs.py);
+everything persists as (dict, arrays).
 """
 
 from __future__ import annotations
@@ -121,20 +123,22 @@ class TokenStore:
         compression: TokenCompression | None = None,
         *,
         normalize: bool = True,
-        block_docs: int = 4096,
+        block_tokens: int = 16_384,
         codec: TokenCodec | None = None,
     ):
         if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
             raise InvalidArgument(f"token dim must be a positive integer, got {dim!r}")
-        if isinstance(block_docs, bool) or not isinstance(block_docs, int) or block_docs < 1:
-            raise InvalidArgument(f"block_docs must be a positive integer, got {block_docs!r}")
+        if isinstance(block_tokens, bool) or not isinstance(block_tokens, int) or block_tokens < 1:
+            raise InvalidArgument(f"block_tokens must be a positive integer, got {block_tokens!r}")
         self.dim = dim
         self.compression = compression or (codec.compression if codec else TokenCompression())
         self.normalize = bool(normalize)
-        self.block_docs = block_docs
+        self.block_tokens = block_tokens
         self.codec = codec if codec is not None else (None if self.compression.needs_training else TokenCodec(
             self.compression, dim))  # fmt: skip
-        self.blocks: list[Block] = []
+        self._sealed: list[Block] = []
+        self._tail: list[Block] = []  # pieces of the open block, joined on first read (appends stay O(batch))
+        self._n_docs = 0
 
     # -- writing -------------------------------------------------------------------------------------------------
 
@@ -169,36 +173,54 @@ class TokenStore:
         if n == 0:
             return np.zeros(0, np.int64)
         data, aux = self.encode(flat, offsets)
-        self._append(offsets, data, aux)
+        self.append_encoded(offsets, data, aux)
         return np.arange(first, first + n, dtype=np.int64)
 
-    def _append(self, offsets: np.ndarray, data: np.ndarray, aux: np.ndarray | None) -> None:
-        done = 0
+    def append_encoded(self, offsets: np.ndarray, data: np.ndarray, aux: np.ndarray | None) -> None:
+        """Append already-encoded documents (offsets from 0, codes from `encode`) to the open block, sealing it
+        whenever it reaches block_tokens tokens."""
         n = offsets.shape[0] - 1
+        done = 0
         while done < n:
-            tail = self.blocks[-1] if self.blocks and self.blocks[-1].n_docs < self.block_docs else None
-            room = self.block_docs - (tail.n_docs if tail else 0)
-            take = min(room, n - done)
-            t0, t1 = offsets[done], offsets[done + take]
-            new_off = offsets[done : done + take + 1] - t0
-            new_data = data[t0:t1]
-            new_aux = aux[t0:t1] if aux is not None else None
-            if tail is None:
-                self.blocks.append(Block(self.n_docs, new_off.copy(), new_data.copy(), _copy(new_aux)))
-            else:
-                self.blocks[-1] = Block(
-                    tail.first_doc,
-                    np.concatenate([tail.offsets, tail.offsets[-1] + new_off[1:]]),
-                    np.concatenate([tail.data, new_data]),
-                    None if aux is None else np.concatenate([tail.aux, new_aux]),
+            open_tokens = sum(int(b.offsets[-1]) for b in self._tail)
+            # documents that fit before the open block reaches block_tokens (at least one)
+            limit = offsets[done] + max(self.block_tokens - open_tokens, 1)
+            stop = min(max(int(np.searchsorted(offsets, limit, side="left")), done + 1), n)
+            t0, t1 = offsets[done], offsets[stop]
+            self._tail.append(
+                Block(
+                    self._n_docs,
+                    offsets[done : stop + 1] - t0,
+                    data[t0:t1].copy(),
+                    None if aux is None else aux[t0:t1].copy(),
                 )
-            done += take
+            )
+            self._n_docs += stop - done
+            done = stop
+            if open_tokens + int(t1 - t0) >= self.block_tokens:
+                self._sealed.append(self._join_tail())
+
+    def _join_tail(self) -> Block:
+        parts, self._tail = self._tail, []
+        if len(parts) == 1:
+            return parts[0]
+        ends = np.cumsum([int(b.offsets[-1]) for b in parts])
+        offsets = np.concatenate([parts[0].offsets] + [b.offsets[1:] + e for b, e in zip(parts[1:], ends[:-1])])
+        aux = None if parts[0].aux is None else np.concatenate([b.aux for b in parts])
+        return Block(parts[0].first_doc, offsets, np.concatenate([b.data for b in parts]), aux)
+
+    @property
+    def blocks(self) -> list[Block]:
+        """Every block, the open one last (what the kernels and the engine's persistence read)."""
+        if len(self._tail) > 1:
+            self._tail = [self._join_tail()]
+        return self._sealed + self._tail
 
     # -- reading -------------------------------------------------------------------------------------------------
 
     @property
     def n_docs(self) -> int:
-        return self.blocks[-1].first_doc + self.blocks[-1].n_docs if self.blocks else 0
+        return self._n_docs
 
     @property
     def n_tokens(self) -> int:
@@ -259,7 +281,7 @@ class TokenStore:
             "dim": self.dim,
             "compression": self.compression.to_dict(),
             "normalize": self.normalize,
-            "block_docs": self.block_docs,
+            "block_tokens": self.block_tokens,
             "blocks": [b.first_doc for b in self.blocks],
             "codec": None,
         }
@@ -285,7 +307,7 @@ class TokenStore:
             int(meta["dim"]),
             TokenCompression.from_dict(meta["compression"]),
             normalize=bool(meta["normalize"]),
-            block_docs=int(meta["block_docs"]),
+            block_tokens=int(meta["block_tokens"]),
             codec=codec,
         )
         blocks = [
@@ -293,7 +315,10 @@ class TokenStore:
             for i, first in enumerate(meta["blocks"])
         ]
         if blocks:
-            store.blocks = maxsim.check_blocks(store.codes, blocks)
+            blocks = maxsim.check_blocks(store.codes, blocks)
+            sealed = [b for b in blocks if int(b.offsets[-1]) >= store.block_tokens]
+            store._sealed, store._tail = sealed, blocks[len(sealed) :]
+            store._n_docs = blocks[-1].first_doc + blocks[-1].n_docs
         return store
 
 
