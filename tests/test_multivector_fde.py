@@ -6,6 +6,7 @@ from reference import chamfer, fde_one
 
 from vecdb.errors import InvalidArgument
 from vecdb.multivector import FDEParams, encode_documents, encode_queries
+from vecdb.multivector import fde as fde_module
 from vecdb.multivector.fde import count_sketch, fde_matrices
 
 
@@ -26,7 +27,9 @@ def _sets(rng, n, d, lo=1, hi=15):
         FDEParams(k_sim=4, reps=2, d_proj=3, projection="countsketch", fill_empty=False),
     ],
 )
-def test_matches_numpy_twin(params, rng):
+@pytest.mark.parametrize("small", [0, 1 << 20])  # BLAS projections / the Numba loop for few tokens
+def test_matches_numpy_twin(params, small, rng, monkeypatch):
+    monkeypatch.setattr(fde_module, "_SMALL_TOKENS", small)
     d = 10
     docs = _sets(rng, 25, d)
     m = fde_matrices(params, d)

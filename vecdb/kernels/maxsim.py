@@ -550,16 +550,18 @@ def score_docs(
     starts = np.array([b.first_doc for b in blocks], np.int64)
     order = np.argsort(starts, kind="stable")
     starts = starts[order]
+    ends = starts + np.array([blocks[i].n_docs for i in order], np.int64)
     which = np.searchsorted(starts, docs, side="right") - 1
+    bad = (which < 0) | (docs >= ends[np.maximum(which, 0)])
+    if bad.any():
+        raise InvalidArgument(f"document {int(docs[np.argmax(bad)])} is not in any block")
+    by_block = np.argsort(which, kind="stable")
+    cuts = np.flatnonzero(np.diff(which[by_block])) + 1
     jobs = []
     total_tokens = 0
-    for w in np.unique(which):
-        b = blocks[order[w]] if w >= 0 else None
-        sel = np.flatnonzero(which == w)
-        local = docs[sel] - (b.first_doc if b is not None else 0)
-        if b is None or local.min() < 0 or local.max() >= b.n_docs:
-            bad = docs[sel][0] if b is None else docs[sel][(local < 0) | (local >= b.n_docs)][0]
-            raise InvalidArgument(f"document {int(bad)} is not in any block")
+    for sel in np.split(by_block, cuts):  # one job per block that holds candidates, O(len(docs)) overall
+        b = blocks[order[which[sel[0]]]]
+        local = docs[sel] - b.first_doc
         jobs.append((b, local, sel))
         total_tokens += int((b.offsets[local + 1] - b.offsets[local]).sum())
     threads = n_threads()

@@ -31,6 +31,10 @@ from .tokens import as_token_sets, check_flat
 PROJECTIONS = ("dense", "countsketch", "identity")
 MAX_K_SIM = 12
 _CHUNK_VALUES = 1 << 24  # projected values held at a time: bounds the (T, reps, d_proj) temporaries
+# Up to this many tokens (a query), projections run in a Numba loop instead of BLAS: a multithreaded BLAS call
+# on a tiny matrix costs milliseconds when its threads must wake up on a busy machine, and its spinning threads
+# then slow the search kernels that follow.
+_SMALL_TOKENS = 512
 
 
 @dataclass(frozen=True)
@@ -174,12 +178,48 @@ def _aggregate(proj, buckets, offsets, average, fill_empty, k_sim, out):
                         out[i, r, b, u] = proj[nearest, r, u]
 
 
-def simhash_buckets(tokens: np.ndarray, simhash: np.ndarray) -> np.ndarray:
+@kernel
+def _matmul_small(x, m, out):
+    # out = x @ m for a few rows of x (m is (d, c) C-contiguous): rows of m are streamed once per row of x.
+    n, d = x.shape
+    c = m.shape[1]
+    for i in range(n):
+        for u in range(c):
+            out[i, u] = 0.0
+        for j in range(d):
+            xj = x[i, j]
+            row = m[j]
+            for u in range(c):
+                out[i, u] += xj * row[u]
+
+
+def _matmul(x: np.ndarray, m: np.ndarray) -> np.ndarray:
+    if x.shape[0] > _SMALL_TOKENS:
+        return x @ m
+    out = np.empty((x.shape[0], m.shape[1]), np.float32)
+    _matmul_small(np.ascontiguousarray(x, dtype=np.float32), m, out)
+    return out
+
+
+@functools.lru_cache(maxsize=16)
+def _flat_matrices(params: FDEParams, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """simhash as (dim, reps * k_sim) and projection as (dim, reps * p), C-contiguous, for one matmul each."""
+    m = fde_matrices(params, dim)
+    r, k, p = params.reps, params.k_sim, params.block_dim(dim)
+    return (
+        np.ascontiguousarray(m.simhash.transpose(1, 0, 2).reshape(dim, r * k)),
+        np.ascontiguousarray(m.projection.transpose(1, 0, 2).reshape(dim, r * p)),
+    )
+
+
+def simhash_buckets(tokens: np.ndarray, simhash: np.ndarray, flat: np.ndarray | None = None) -> np.ndarray:
     """(T, reps) partition index of each token per repetition: bit j (from the top) = <g_j, x> > 0."""
     reps, dim, k = simhash.shape
     if k == 0:
         return np.zeros((tokens.shape[0], reps), np.int64)
-    bits = (tokens @ simhash.transpose(1, 0, 2).reshape(dim, reps * k)).reshape(-1, reps, k) > 0
+    if flat is None:
+        flat = np.ascontiguousarray(simhash.transpose(1, 0, 2).reshape(dim, reps * k))
+    bits = _matmul(tokens, flat).reshape(-1, reps, k) > 0
     weights = (1 << np.arange(k - 1, -1, -1)).astype(np.int64)
     return bits.astype(np.int64) @ weights
 
@@ -191,7 +231,7 @@ def encode_flat(params: FDEParams, tokens: np.ndarray, offsets: np.ndarray, *, d
     reps, nb, p = params.reps, params.n_partitions, params.block_dim(dim)
     n = offsets.shape[0] - 1
     raw = np.zeros((n, reps, nb, p), np.float32)
-    proj_matrix = np.ascontiguousarray(m.projection.transpose(1, 0, 2).reshape(dim, reps * p))
+    simhash_matrix, proj_matrix = _flat_matrices(params, dim)
     chunk_tokens = max(1024, _CHUNK_VALUES // (reps * p))
     start = 0
     while start < n:  # whole documents, about chunk_tokens tokens per chunk
@@ -199,8 +239,8 @@ def encode_flat(params: FDEParams, tokens: np.ndarray, offsets: np.ndarray, *, d
         stop = min(max(stop, start + 1), n)
         t0, t1 = offsets[start], offsets[stop]
         chunk = tokens[t0:t1]
-        buckets = simhash_buckets(chunk, m.simhash)
-        projected = np.ascontiguousarray((chunk @ proj_matrix).reshape(-1, reps, p), dtype=np.float32)
+        buckets = simhash_buckets(chunk, m.simhash, simhash_matrix)
+        projected = np.ascontiguousarray(_matmul(chunk, proj_matrix).reshape(-1, reps, p), dtype=np.float32)
         _aggregate(
             projected, buckets, offsets[start : stop + 1] - t0, document, document and params.fill_empty,
             params.k_sim, raw[start:stop],

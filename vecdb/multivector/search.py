@@ -138,7 +138,7 @@ class MultiVectorIndex:
         compression: TokenCompression | None = None,
         *,
         normalize: bool = True,
-        block_tokens: int = 16_384,
+        block_tokens: int = 65_536,
         fde_block_docs: int = 1024,
         store: TokenStore | None = None,
     ):
