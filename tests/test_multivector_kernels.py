@@ -161,6 +161,7 @@ def test_bad_input_rejected(rng):
         lambda: maxsim.score_docs(ok, codes, blocks, [5]),  # no such document
         lambda: maxsim.score_docs(ok, codes, blocks, [-1]),
         lambda: maxsim.score_docs(ok, codes, blocks, ["a"]),
+        lambda: maxsim.score_docs(ok, codes, [], [0]),
     ]
     for i, case in enumerate(cases):
         with pytest.raises(InvalidArgument):

@@ -547,6 +547,8 @@ def score_docs(
     out = np.empty(docs.shape[0], np.float32)
     if docs.shape[0] == 0:
         return out
+    if not blocks:
+        raise InvalidArgument(f"document {int(docs[0])} is not in any block (there are no blocks)")
     starts = np.array([b.first_doc for b in blocks], np.int64)
     order = np.argsort(starts, kind="stable")
     starts = starts[order]
