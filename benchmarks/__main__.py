@@ -13,6 +13,7 @@ BENCHMARKS = {
     "ann": "ANN recall/QPS vs hnswlib, faiss, usearch, chromadb, lancedb (ann-benchmarks style)",
     "filtered": "filtered search at every selectivity vs faiss IDSelector, hnswlib filter, chromadb, lancedb",
     "remote": "gRPC vs embedded: per-query overhead, streaming ingest, 8 vs 1 clients; milvus-lite side by side",
+    "multivector": "SciFact token vectors: exhaustive MaxSim vs MUVERA FDE -> re-rank, FDE recall, token codecs",
 }
 
 

@@ -114,3 +114,79 @@ def drift_holdout_figures(mapped: np.ndarray, target: np.ndarray, k: int = 10) -
         true = sorted((j for j in range(n) if j != i), key=lambda j: -st[j])[:kn]
         overlap += len(set(mine) & set(true)) / kn
     return {"cosine": cos, "recall_at_10": hits / n, "neighbour_recall_at_10": overlap / n}
+
+# ---------------------------------------------------------------------------------------------------------------
+# Multi-vector (vecdb/kernels/maxsim.py, vecdb/multivector/fde.py): MaxSim, token decoders, MUVERA FDE
+
+
+def maxsim_scores(q: np.ndarray, tokens: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """MaxSim of query tokens q against every document (float64); an empty document scores -inf."""
+    q = q.astype(np.float64)
+    out = np.full(len(offsets) - 1, -np.inf)
+    for i in range(len(offsets) - 1):
+        x = tokens[offsets[i] : offsets[i + 1]].astype(np.float64)
+        if len(x):
+            out[i] = (q @ x.T).max(axis=1).sum()
+    return out
+
+
+def maxsim_topk(q, tokens, offsets, allowed, k):
+    """(dist = -MaxSim, docs) of the k best allowed, non-empty documents, ascending; padded with (+inf, -1)."""
+    d = -maxsim_scores(q, tokens, offsets)
+    d[~allowed.astype(bool)[: len(d)]] = np.inf
+    order = np.argsort(d, kind="stable")[:k]
+    dist = d[order]
+    docs = np.where(np.isfinite(dist), order, -1)
+    pad = k - len(order)
+    return np.pad(dist, (0, pad), constant_values=np.inf), np.pad(docs, (0, pad), constant_values=-1)
+
+
+def decode_int8(codes: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    return codes.astype(np.float64) * scale
+
+
+def decode_binary(bits: np.ndarray, alpha: np.ndarray, dim: int) -> np.ndarray:
+    signs = np.unpackbits(bits, axis=1)[:, :dim].astype(np.float64) * 2 - 1
+    return signs * alpha[:, None]
+
+
+def decode_residual(codes, ids, centroids, weights, nbits: int, dim: int) -> np.ndarray:
+    """Each byte holds 8 / nbits bucket numbers, the first dimension in the top bits."""
+    out = np.empty((codes.shape[0], dim))
+    per = 8 // nbits
+    for t in range(codes.shape[0]):
+        vals = []
+        for byte in codes[t]:
+            for u in range(per):
+                vals.append((int(byte) >> (8 - nbits * (u + 1))) & ((1 << nbits) - 1))
+        out[t] = centroids[ids[t]] + weights[np.array(vals[:dim])]
+    return out
+
+
+def fde_one(tokens: np.ndarray, simhash, projection, k_sim: int, document: bool, fill_empty: bool) -> np.ndarray:
+    """MUVERA FDE of one token set, written plainly from the paper: per repetition, partition by SimHash bits,
+    sum (query) or average (document) projected tokens; empty document partitions take the token whose sign
+    pattern is nearest in Hamming distance (first on ties). simhash (reps, d, k_sim), projection (reps, d, p)."""
+    reps = simhash.shape[0]
+    p = projection.shape[2]
+    nb = 2**k_sim
+    x = tokens.astype(np.float64)
+    out = np.zeros((reps, nb, p))
+    for r in range(reps):
+        bits = (x @ simhash[r].astype(np.float64)) > 0
+        part = np.array([int("".join("1" if b else "0" for b in row), 2) if k_sim else 0 for row in bits])
+        proj = x @ projection[r].astype(np.float64)
+        for b in range(nb):
+            members = np.flatnonzero(part == b)
+            if len(members):
+                out[r, b] = proj[members].sum(0) / (len(members) if document else 1)
+            elif document and fill_empty:
+                pattern = np.array([(b >> (k_sim - 1 - j)) & 1 for j in range(k_sim)], bool)
+                ham = (bits != pattern).sum(1)
+                out[r, b] = proj[int(np.argmin(ham))]
+    return out.reshape(-1)
+
+
+def chamfer(q: np.ndarray, x: np.ndarray) -> float:
+    """Chamfer similarity = MaxSim: sum over q of the best dot product with x."""
+    return float((q.astype(np.float64) @ x.astype(np.float64).T).max(1).sum())
