@@ -83,6 +83,12 @@ class Cancelled(VecDBError):
     grpc_code = "CANCELLED"
 
 
+class Unimplemented(VecDBError):
+    """The server does not offer this call (an older server, or a feature not served remotely)."""
+
+    grpc_code = "UNIMPLEMENTED"
+
+
 ALL_ERRORS: tuple[type[VecDBError], ...] = (
     VecDBError,
     InvalidArgument,
@@ -98,6 +104,7 @@ ALL_ERRORS: tuple[type[VecDBError], ...] = (
     DeadlineExceeded,
     Unavailable,
     Cancelled,
+    Unimplemented,
 )
 
 _BY_NAME = {cls.__name__: cls for cls in ALL_ERRORS}
@@ -114,6 +121,7 @@ _BY_CODE = {
     "DEADLINE_EXCEEDED": DeadlineExceeded,
     "UNAVAILABLE": Unavailable,
     "CANCELLED": Cancelled,
+    "UNIMPLEMENTED": Unimplemented,
 }
 
 

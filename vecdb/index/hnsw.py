@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._threads import n_threads
+from .._threads import fan_out, n_threads
 from ..kernels import graph as gk
-from ..kernels.dense import _fan_out
 from ..params import HNSWParams
 
 MAX_LEVEL = 15
@@ -133,7 +132,7 @@ class Graph:
             run(0, nq)
         else:
             bounds = np.linspace(0, nq, threads + 1).astype(int)
-            _fan_out(run, [(int(bounds[t]), int(bounds[t + 1])) for t in range(threads)])
+            fan_out(run, [(int(bounds[t]), int(bounds[t + 1])) for t in range(threads)])
         return out_d, out_i, ndist
 
     # ------------------------------------------------------------------ insert
@@ -307,4 +306,4 @@ class Graph:
             fn(0, n)
             return
         bounds = np.linspace(0, n, threads + 1).astype(int)
-        _fan_out(fn, [(int(bounds[t]), int(bounds[t + 1])) for t in range(threads)])
+        fan_out(fn, [(int(bounds[t]), int(bounds[t + 1])) for t in range(threads)])

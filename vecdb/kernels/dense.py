@@ -7,11 +7,9 @@ the top-k selection is counted too (see benchmarks/exact.py).
 
 from __future__ import annotations
 
-from concurrent.futures import wait
-
 import numpy as np
 
-from .._threads import executor, n_threads
+from .._threads import fan_out, n_threads
 from ..errors import InvalidArgument
 from ..jit import kernel
 from .topk import heap_replace_top, merge_heaps, new_heaps, sort_heaps
@@ -213,21 +211,13 @@ def scan_topk(
     if threads <= 1 or work < _PARALLEL_MIN_WORK or nq == 0:
         hd, hi = run(queries, blocks)
     elif len(blocks) >= threads:
-        hd, hi = merge_heaps(_fan_out(run, [(queries, g) for g in _balanced_groups(blocks, threads)]))
+        hd, hi = merge_heaps(fan_out(run, [(queries, g) for g in _balanced_groups(blocks, threads)]))
     else:
         chunks = np.array_split(np.arange(nq), min(threads, nq))
-        parts = _fan_out(run, [(queries[c], blocks) for c in chunks])
+        parts = fan_out(run, [(queries[c], blocks) for c in chunks])
         hd = np.concatenate([p[0] for p in parts])
         hi = np.concatenate([p[1] for p in parts])
     return sort_heaps(hd, hi)
-
-
-def _fan_out(fn, arg_list: list[tuple]) -> list:
-    """fn(*args) for each args, the first on the calling thread (one hand-off fewer), the rest on the pool."""
-    futures = [executor().submit(fn, *args) for args in arg_list[1:]]
-    first = fn(*arg_list[0])
-    wait(futures)
-    return [first] + [f.result() for f in futures]
 
 
 def _balanced_groups(blocks: list, n: int) -> list[list]:
@@ -299,7 +289,7 @@ def rows_topk(
     if rows.size and queries.shape[0]:
         threads = n_threads()
         if threads > 1 and queries.shape[0] * rows.size * queries.shape[1] >= _PARALLEL_MIN_WORK:
-            parts = _fan_out(_rows_part, [(queries, x, part, metric, k) for part in np.array_split(rows, threads)])
+            parts = fan_out(_rows_part, [(queries, x, part, metric, k) for part in np.array_split(rows, threads)])
             hd, hi = merge_heaps(parts)
         else:
             _rows_topk(queries, x, rows, _metric_code(metric), hd, hi)

@@ -30,10 +30,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._threads import n_threads
+from .._threads import fan_out, n_threads
 from ..errors import InvalidArgument
 from ..jit import inline_helper, kernel
-from .dense import _fan_out
 from .topk import heap_replace_top, merge_heaps, new_heaps, sort_heaps
 
 KINDS = ("float32", "int8", "binary", "residual")
@@ -510,7 +509,7 @@ def scan_topk(
     else:
         weights = [int(b.offsets[hi] - b.offsets[lo]) for b, lo, hi in tasks]
         groups = _balanced(tasks, weights, threads)
-        hd, hi_ = merge_heaps(_fan_out(run, [(g,) for g in groups]))
+        hd, hi_ = merge_heaps(fan_out(run, [(g,) for g in groups]))
     hd, hi_ = sort_heaps(hd, hi_)
     return hd[0], hi_[0]
 
@@ -590,7 +589,7 @@ def score_docs(
         results = [run(jobs)]
     else:
         weights = [int((b.offsets[local + 1] - b.offsets[local]).sum()) for b, local, _ in jobs]
-        results = _fan_out(run, [(g,) for g in _balanced(jobs, weights, threads)])
+        results = fan_out(run, [(g,) for g in _balanced(jobs, weights, threads)])
     for res in results:
         for sel, part in res:
             out[sel] = part
