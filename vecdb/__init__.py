@@ -12,8 +12,9 @@ from .errors import (
     StorageFull,
     VecDBError,
 )
+from .params import HNSWParams, SearchParams
 from .results import Hit, Hits, Point, ScrollPage
-from .schema import CollectionSchema, Dense, PayloadType
+from .schema import CollectionSchema, Dense, MultiVector, PayloadType
 from .verify import verify
 
 __version__ = "0.1.0"
@@ -26,14 +27,17 @@ __all__ = [
     "Dense",
     "FailedPrecondition",
     "Hit",
+    "HNSWParams",
     "Hits",
     "InvalidArgument",
+    "MultiVector",
     "NotFound",
     "PayloadType",
     "Point",
     "ReadOnly",
     "ResourceExhausted",
     "ScrollPage",
+    "SearchParams",
     "StorageFull",
     "VecDBError",
     "open",

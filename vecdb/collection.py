@@ -22,10 +22,11 @@ from .ids import STR_SENTINEL, PointId, decode_id, encode_id, encode_ids, id_val
 from .index.maintain import FieldState, IndexTxn, compact_field, index_rows
 from .index.runtime import FieldIndex, VectorCache
 from .kernels.dense import to_scores
+from .multivector.field import MultiVectorField
 from .params import SearchParams
 from .payload_index import PayloadIndex
 from .results import Hits, Point, ScrollPage
-from .schema import CollectionSchema
+from .schema import CollectionSchema, MultiVector
 from .search import dense_search
 from .storage import tombstones
 from .storage.blocks import BlockArray, block_rows_for, delete_prefix
@@ -50,12 +51,18 @@ class Collection:
         self.uid = uid
         self.schema = schema
         self._prefix = uid_prefix(uid)
-        self._fields: dict[str, FieldState] = {}
+        self._fields: dict[str, FieldState] = {}  # dense fields, and the hidden FDE field of each multi-vector one
+        self._mv: dict[str, tuple[MultiVectorField, str]] = {}  # multi-vector field -> (runtime, its FDE field)
         for fname, f in schema.vectors.items():
-            slot = int(layout[fname]["slot"])
-            column = BlockArray(uid, slot, np.dtype(np.float32), f.dim, int(layout[fname]["block_rows"]))
-            index = FieldIndex(uid, slot, f) if f.index is not None else None
-            self._fields[fname] = FieldState(fname, f, column, VectorCache(column), index)
+            lay = layout[fname]
+            if isinstance(f, MultiVector):
+                hidden, dense, slot, rows = f"{fname}#fde", f.fde_field(), int(lay["fde_slot"]), lay["fde_block_rows"]
+                self._mv[fname] = (MultiVectorField(uid, int(lay["slot"]), fname, f), hidden)
+            else:
+                hidden, dense, slot, rows = fname, f, int(lay["slot"]), lay["block_rows"]
+            column = BlockArray(uid, slot, np.dtype(np.float32), dense.dim, int(rows))
+            index = FieldIndex(uid, slot, dense) if dense.index is not None else None
+            self._fields[hidden] = FieldState(hidden, dense, column, VectorCache(column), index)
         self._columns = {name: fs.column for name, fs in self._fields.items()}
         self._idcol = BlockArray(uid, ID_SLOT, np.dtype(np.uint64), 1, block_rows_for(8))
         self._ids = VectorCache(self._idcol)
@@ -115,7 +122,16 @@ class Collection:
         missing = set(fields) - set(vectors)
         if missing:
             raise InvalidArgument(f"missing vectors for field(s) {sorted(missing)}: every point needs each field")
-        return {name: prepare(fields[name], vectors[name], f"vectors[{name!r}]", n=n) for name in fields}
+        out: dict[str, object] = {}
+        for name, f in fields.items():
+            if isinstance(f, MultiVector):
+                mvf, hidden = self._mv[name]
+                prep = mvf.prepare(vectors[name], n)
+                out[name] = prep  # token sets: written as chunks
+                out[hidden] = prep.fde  # their FDEs: the hidden dense field
+            else:
+                out[name] = prepare(f, vectors[name], f"vectors[{name!r}]", n=n)
+        return out
 
     def _prepare_payloads(self, payloads: object, keys: list[bytes]) -> tuple[list[dict], list[bytes | None]]:
         """(normalised payload dicts, their stored encodings: None for empty)."""
@@ -168,7 +184,10 @@ class Collection:
                 cur.putmulti([(rk, p) for rk, p in zip(rks, pays) if p is not None])
             self._forget_rows(txn, dead)
             for name, arr in vecs.items():
-                self._columns[name].write_rows(txn, t["block"], first, arr)
+                if name in self._mv:
+                    self._mv[name][0].write(txn, t["aux"], first, arr)
+                else:
+                    self._columns[name].write_rows(txn, t["block"], first, arr)
             self._idcol.write_rows(txn, t["block"], first, idvals)
             self._pindex.append(txn, t["aux"], t["block"], first, docs)
             new = State(first + n, st.live + n - len(dead), st.generation + 1, st.epoch)
@@ -200,9 +219,12 @@ class Collection:
         number of rows indexed."""
         from tqdm.auto import tqdm
 
-        names = [field] if field is not None else [n for n, fs in self._fields.items() if fs.index is not None]
+        if field is not None:
+            self.schema.field(field)
+            names = [self._mv[field][1] if field in self._mv else field]
+        else:
+            names = [n for n, fs in self._fields.items() if fs.index is not None]
         for name in names:
-            self.schema.field(name)
             if self._fields[name].index is None:
                 raise InvalidArgument(f"vector field {name!r} has no index (it was created with index=None)")
         show = sys.stderr.isatty() if progress is None else progress
@@ -268,10 +290,14 @@ class Collection:
         return found
 
     def _points(self, txn, found: list[tuple[bytes, int]], with_payload: bool, with_vectors: bool) -> list[Point]:
-        vectors: dict[str, np.ndarray] = {}
+        vectors: dict[str, object] = {}
         if with_vectors and found:
             rows = [r for _, r in found]
-            vectors = {name: col.get_rows(txn, self._t["block"], rows) for name, col in self._columns.items()}
+            for name, f in self.schema.vectors.items():
+                if isinstance(f, MultiVector):
+                    vectors[name] = self._mv[name][0].doc_tokens(txn, self._t["aux"], rows)
+                else:
+                    vectors[name] = self._columns[name].get_rows(txn, self._t["block"], rows)
         out = []
         for j, (key, row) in enumerate(found):
             pay = None
@@ -336,11 +362,17 @@ class Collection:
         params=SearchParams(ef=..., exact=True) sets the beam width or forces the exact scan. Each Hits.explain
         tells which path ran and how many distances it computed.
         """
-        fs = self._fields.get(field)
+        if field in self._mv:
+            return self._search_multivector(field, queries, k, filter, params, with_payload)
+        fs = self._fields.get(field) if field in self.schema.vectors else None
         if fs is None:
             self.schema.field(field)  # raises the clear error
         f = fs.field
         params = _DEFAULT_PARAMS if params is None else _check_params(params)
+        if params.multivector_only:
+            raise InvalidArgument(
+                f"candidates / recall_target / reduce_tau apply to multi-vector fields; {field!r} is dense"
+            )
         q, single = prepare_queries(f, queries)
         if q.shape[0] > MAX_QUERIES:
             raise ResourceExhausted(f"{q.shape[0]} queries in one call; the limit is {MAX_QUERIES}")
@@ -359,6 +391,108 @@ class Collection:
             found = dense_search(txn, self._t, fs, st, q, k, params, allowed, n_allowed, filter is not None)
             hits = self._hits(txn, st, to_scores(found.dist, f.metric), found.rows, with_payload, found.explain)
         return hits[0] if single else hits
+
+    def _search_multivector(self, field, queries, k, filter, params, with_payload) -> Hits | list[Hits]:
+        """FDE candidates (graph or exact scan of the hidden FDE field, honouring the filter) -> exact MaxSim
+        re-rank. queries: one (n_tokens, dim) token set, or a list of them."""
+        mvf, hidden = self._mv[field]
+        params = _DEFAULT_PARAMS if params is None else _check_params(params)
+        single = isinstance(queries, np.ndarray) and queries.ndim == 2
+        qsets = [queries] if single else list(queries) if isinstance(queries, (list, tuple)) else None
+        if not qsets:
+            raise InvalidArgument(
+                f"query for multi-vector field {field!r}: one (n_tokens, {mvf.field.dim}) array, or a list of them"
+            )
+        if len(qsets) > MAX_QUERIES:
+            raise ResourceExhausted(f"{len(qsets)} queries in one call; the limit is {MAX_QUERIES}")
+        qs = [mvf.prepare_query(q) for q in qsets]
+        _check_k(k)
+        if filter is not None:
+            filter = filter_ops.validate(filter, self.schema.payload)
+        t = self._t
+        out = []
+        with self._env.read() as txn:
+            st = self._state(txn)
+            live = self._live(txn, st)
+            if filter is None:
+                if k > st.live:
+                    raise InvalidArgument(f"k={k} exceeds the {st.live} points in collection {self.name!r}")
+                allowed, n_allowed = live, st.live
+            else:
+                allowed, n_allowed = self._filters.allowed_rows(txn, t, st, filter, live)
+            base = {"estimate": n_allowed} if filter is not None else {}
+            for q in qs:
+                if params.exact or n_allowed == 0:
+                    scores, rows = mvf.exact(txn, t["aux"], q, k, allowed)
+                    explain = {
+                        "path": "exact_maxsim",
+                        "documents_scored": n_allowed,
+                        "query_tokens": q.shape[0],
+                        **base,
+                    }
+                else:
+                    n_cand = mvf.candidate_count(txn, t["aux"], params, k)
+                    fde_params = SearchParams(ef=params.ef)
+                    found = dense_search(
+                        txn,
+                        t,
+                        self._fields[hidden],
+                        st,
+                        mvf.query_fde(q),
+                        n_cand,
+                        fde_params,
+                        allowed,
+                        n_allowed,
+                        filter is not None,
+                    )
+                    cand = found.rows[0][found.rows[0] >= 0].astype(np.int64)
+                    scores, rows, n_tok = mvf.rerank(txn, t["aux"], q, cand, k, params)
+                    explain = {
+                        "path": "fde+maxsim",
+                        "candidates": int(cand.size),
+                        "fde": found.explain[0],
+                        "query_tokens": q.shape[0],
+                        "reranked_query_tokens": n_tok,
+                        **base,
+                    }
+                hits = self._hits(txn, st, scores[None, :].astype(np.float32), rows[None, :], with_payload, [explain])
+                out.append(hits[0])
+        return out[0] if single else out
+
+    def calibrate(
+        self,
+        field: str,
+        *,
+        k: int = 10,
+        recall_target: float | None = 0.9,
+        n_pseudo: int = 64,
+        pseudo_tokens: int = 32,
+        seed: int = 0,
+    ) -> dict:
+        """Measure how many FDE candidates a multi-vector field needs: pseudo-queries (token windows cut from
+        random documents, their own document excluded) are answered exactly by MaxSim, and the FDE ranks of those
+        answers give recall@k as a function of the candidate count. With recall_target, the count reaching it
+        becomes the field's default. Returns the counts for a few recall levels."""
+        if field not in self._mv:
+            self.schema.field(field)
+            raise InvalidArgument(f"calibrate applies to multi-vector fields; {field!r} is dense")
+        mvf, hidden = self._mv[field]
+        fs = self._fields[hidden]
+        t = self._t
+
+        def tx(txn):
+            st = self._state(txn)
+            live = tombstones.live_mask(txn, t["tomb"], self.uid, st.next_row)
+            fde_rows = fs.vectors.get(txn, t["block"], st)[: st.next_row]
+            return mvf.calibrate(txn, t["aux"], fde_rows, live, k, recall_target, n_pseudo, pseudo_tokens, seed)
+
+        cal, default = self._env.write(tx)
+        return {
+            "k": cal.k,
+            "queries": cal.n_queries,
+            "default_candidates": default,
+            "candidates_for": {r: cal.candidates_for(r) for r in (0.8, 0.9, 0.95, 0.99)},
+        }
 
     def _hits(
         self, txn, st: State, scores: np.ndarray, rows: np.ndarray, with_payload: bool, explain: list[dict]
@@ -404,6 +538,8 @@ class Collection:
             new = State(int(keep.size), st.live, st.generation + 1, st.epoch + 1)
             for fs in tqdm(self._fields.values(), desc=f"compact {self.name}", disable=not show, leave=False):
                 compact_field(txn, t, fs, st, keep, new, itx)
+            for mvf, _ in self._mv.values():
+                mvf.compact(txn, t["aux"], keep)
             self._pindex.compact(
                 txn, t["aux"], t["block"], keep, lambda col: self._filters.caches[id(col)].get(txn, t["block"], st)
             )

@@ -11,11 +11,12 @@ from typing import Any
 
 from .collection import Collection, drop_collection_data
 from .errors import AlreadyExists, CorruptDatabase, InvalidArgument, NotFound
-from .schema import CollectionSchema, check_collection_name
+from .schema import CollectionSchema, MultiVector, check_collection_name
 from .storage.blocks import block_rows_for
 from .storage.env import DEFAULT_MAX_MAP_SIZE, Env
 from .storage.keys import State, meta_key
 
+FDE_SLOT_BASE = 3000  # block slots of the hidden FDE fields of multi-vector fields
 _COL = b"col/"
 _ALIAS = b"alias/"
 _NEXT_UID = b"next_uid"
@@ -92,10 +93,17 @@ class Database:
             schema = CollectionSchema(vectors=vectors or {}, payload=payload or {})
         elif vectors is not None or payload is not None:
             raise InvalidArgument("give either schema= or vectors=/payload=, not both")
-        layout = {
-            fname: {"slot": slot, "block_rows": block_rows_for(f.row_bytes)}
-            for slot, (fname, f) in enumerate(schema.vectors.items())
-        }
+        layout = {}
+        for slot, (fname, f) in enumerate(schema.vectors.items()):
+            if isinstance(f, MultiVector):  # tokens live in chunks; the FDE is a hidden dense field
+                fde = f.fde_field()
+                layout[fname] = {
+                    "slot": slot,
+                    "fde_slot": FDE_SLOT_BASE + slot,
+                    "fde_block_rows": block_rows_for(fde.row_bytes),
+                }
+            else:
+                layout[fname] = {"slot": slot, "block_rows": block_rows_for(f.row_bytes)}
         catalog = self._env.db["catalog"]
 
         def tx(txn) -> dict[str, Any]:

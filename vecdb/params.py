@@ -56,16 +56,34 @@ class HNSWParams:
 @dataclass(frozen=True)
 class SearchParams:
     """Per-query knobs. ef: beam width of the graph search (None: the field's default). exact: skip every index
-    and scan all (filtered) rows exactly."""
+    and scan all (filtered) rows exactly.
+
+    Multi-vector fields only: candidates (FDE candidates re-ranked by exact MaxSim; None: from the field's
+    calibration, else max(100, 10k)), recall_target (pick the candidate count from the calibration for this mean
+    recall@k of the exact MaxSim top-k), reduce_tau (ball-carving: merge query tokens with cosine >= tau).
+    """
 
     ef: int | None = None
     exact: bool = False
+    candidates: int | None = None
+    recall_target: float | None = None
+    reduce_tau: float | None = None
 
     def __post_init__(self) -> None:
         if self.ef is not None:
             _int_in("ef", self.ef, 1, MAX_EF)
         if not isinstance(self.exact, bool):
             raise InvalidArgument(f"exact must be a boolean, got {self.exact!r}")
+        if self.candidates is not None:
+            _int_in("candidates", self.candidates, 1, MAX_EF)
+        for name in ("recall_target", "reduce_tau"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1):
+                raise InvalidArgument(f"{name} must be a number in (0, 1], got {v!r}")
+
+    @property
+    def multivector_only(self) -> bool:
+        return self.candidates is not None or self.recall_target is not None or self.reduce_tau is not None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -77,6 +77,78 @@ class Dense:
         }
 
 
+@dataclass(frozen=True)
+class MultiVector:
+    """A multi-vector field: each point holds a set of token vectors (n_tokens x dim), scored by MaxSim (sum over
+    query tokens of the best document-token dot product).
+
+    normalize: unit-length tokens (the ColBERT convention). compression: how tokens are stored
+    (vecdb.multivector.TokenCompression: none / int8 / binary / residual). fde: the MUVERA fixed dimensional
+    encoding of each document, indexed as a dense field (by `index`, an HNSW graph over FDEs, or scanned when
+    None); searches take FDE candidates and re-rank them by exact MaxSim.
+    """
+
+    dim: int
+    metric: str = "maxsim"
+    normalize: bool = True
+    compression: Any = None
+    fde: Any = None
+    index: HNSWParams | None = HNSWParams()
+
+    kind = "multi_vector"
+
+    def __post_init__(self) -> None:
+        from .multivector import FDEParams, TokenCompression
+
+        if isinstance(self.dim, bool) or not isinstance(self.dim, int) or not 1 <= self.dim <= MAX_DIM:
+            raise InvalidArgument(f"MultiVector dim must be an integer in [1, {MAX_DIM}], got {self.dim!r}")
+        if self.metric != "maxsim":
+            raise InvalidArgument(f"MultiVector fields are scored by 'maxsim', got metric {self.metric!r}")
+        if not isinstance(self.normalize, bool):
+            raise InvalidArgument(f"normalize must be a boolean, got {self.normalize!r}")
+        comp = self.compression
+        if comp is None:
+            comp = TokenCompression()
+        elif isinstance(comp, str):
+            comp = TokenCompression(kind=comp)
+        elif isinstance(comp, Mapping):
+            comp = TokenCompression.from_dict(dict(comp))
+        if not isinstance(comp, TokenCompression):
+            raise InvalidArgument(f"compression must be a TokenCompression, a kind name or None, got {comp!r}")
+        fde = self.fde
+        if fde is None:
+            fde = FDEParams(k_sim=4, reps=20, d_proj=16)
+        elif isinstance(fde, Mapping):
+            fde = FDEParams.from_dict(dict(fde))
+        if not isinstance(fde, FDEParams):
+            raise InvalidArgument(f"fde must be FDEParams(...) or None, got {fde!r}")
+        index = HNSWParams.from_dict(self.index) if isinstance(self.index, Mapping) else self.index
+        if index is not None and not isinstance(index, HNSWParams):
+            raise InvalidArgument(f"index must be HNSWParams(...) or None, got {index!r}")
+        object.__setattr__(self, "compression", comp)
+        object.__setattr__(self, "fde", fde)
+        object.__setattr__(self, "index", index)
+
+    @property
+    def fde_dim(self) -> int:
+        return self.fde.fde_dim(self.dim)
+
+    def fde_field(self) -> Dense:
+        """The hidden dense field holding each document's FDE."""
+        return Dense(self.fde_dim, "dot", index=self.index)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "dim": self.dim,
+            "metric": self.metric,
+            "normalize": self.normalize,
+            "compression": self.compression.to_dict(),
+            "fde": self.fde.to_dict(),
+            "index": self.index.to_dict() if self.index is not None else None,
+        }
+
+
 class PayloadType(StrEnum):
     """Types of declared (filterable) payload fields."""
 
@@ -88,8 +160,8 @@ class PayloadType(StrEnum):
     DATETIME = "datetime"  # stored as an integer: microseconds since the Unix epoch, UTC
 
 
-VectorField = Dense
-_FIELD_KINDS: dict[str, type] = {"dense": Dense}
+VectorField = Dense | MultiVector
+_FIELD_KINDS: dict[str, type] = {"dense": Dense, "multi_vector": MultiVector}
 
 
 def vector_field_from_dict(d: Mapping[str, Any]) -> VectorField:
