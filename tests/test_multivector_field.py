@@ -25,7 +25,10 @@ def maxsim_ref(q, docs):
     return np.array([(q @ _unit(d).T).max(axis=1).sum() for d in docs])
 
 
-def _col(db, compression=None, index=HNSWParams(index_threshold=50), name="mv"):
+SMALL_INDEX = HNSWParams(index_threshold=50)
+
+
+def _col(db, compression=None, index=SMALL_INDEX, name="mv"):
     f = vecdb.MultiVector(DIM, compression=compression, fde=FDEParams(k_sim=3, reps=8, d_proj=8), index=index)
     return db.create_collection(name, vectors={"tok": f}, payload={"g": "keyword"})
 
