@@ -7,6 +7,7 @@ zero-copy views of LMDB pages.
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ import numpy as np
 
 from . import filters as filter_ops
 from . import payload as payload_codec
+from .drift.registry import ModelRegistry, check_version
 from .errors import InvalidArgument, NotFound, ResourceExhausted
 from .filtering import FilterEvaluator
 from .ids import STR_SENTINEL, PointId, decode_id, encode_id, encode_ids, id_values
@@ -64,6 +66,11 @@ class Collection:
             index = FieldIndex(uid, slot, dense) if dense.index is not None else None
             self._fields[hidden] = FieldState(hidden, dense, column, VectorCache(column), index)
         self._columns = {name: fs.column for name, fs in self._fields.items()}
+        self._models = {
+            fname: ModelRegistry(uid, int(layout[fname]["slot"]), fname)
+            for fname, f in schema.vectors.items()
+            if not isinstance(f, MultiVector)
+        }
         self._idcol = BlockArray(uid, ID_SLOT, np.dtype(np.uint64), 1, block_rows_for(8))
         self._ids = VectorCache(self._idcol)
         self._pindex = PayloadIndex(uid, dict(schema.payload))
@@ -352,18 +359,25 @@ class Collection:
         filter: filter_ops.Filter | None = None,  # noqa: A002 - the name users expect
         params: SearchParams | None = None,
         with_payload: bool = True,
+        model_version: str | None = None,
     ) -> Hits | list[Hits]:
         """The k nearest points to each query. A 1-D query gives one Hits; a matrix gives a list of Hits.
 
         filter: a vecdb.filters expression over declared payload fields; only matching points are returned, and
         min(k, matching points) of them always (explain shows the plan and the filter's cardinality).
+        model_version: the embedding model the queries come from; when it is not the field's index version, the
+        field's fitted query map for it is applied first (see fit_query_map), or NotFound says none exists.
 
         Indexed fields are searched through the HNSW graph (rows not yet indexed are scanned exactly and merged);
         params=SearchParams(ef=..., exact=True) sets the beam width or forces the exact scan. Each Hits.explain
         tells which path ran and how many distances it computed.
         """
         if field in self._mv:
+            if model_version is not None:
+                raise InvalidArgument("model_version (query maps) applies to dense fields")
             return self._search_multivector(field, queries, k, filter, params, with_payload)
+        if model_version is not None:
+            queries, single_map = self._map_queries(field, queries, check_version(model_version))
         fs = self._fields.get(field) if field in self.schema.vectors else None
         if fs is None:
             self.schema.field(field)  # raises the clear error
@@ -374,6 +388,8 @@ class Collection:
                 f"candidates / recall_target / reduce_tau apply to multi-vector fields; {field!r} is dense"
             )
         q, single = prepare_queries(f, queries)
+        if model_version is not None:
+            single = single_map
         if q.shape[0] > MAX_QUERIES:
             raise ResourceExhausted(f"{q.shape[0]} queries in one call; the limit is {MAX_QUERIES}")
         _check_k(k)
@@ -391,6 +407,115 @@ class Collection:
             found = dense_search(txn, self._t, fs, st, q, k, params, allowed, n_allowed, filter is not None)
             hits = self._hits(txn, st, to_scores(found.dist, f.metric), found.rows, with_payload, found.explain)
         return hits[0] if single else hits
+
+    # ------------------------------------------------------------------ internals for maintenance tools
+    def _snapshot_state(self) -> State:
+        with self._env.read() as txn:
+            return self._state(txn)
+
+    def _get_meta(self, name: bytes) -> dict | None:
+        with self._env.read() as txn:
+            raw = txn.get(meta_key(self.uid, b"x/" + name), db=self._t["meta"])
+            return None if raw is None else json.loads(bytes(raw))
+
+    def _put_meta(self, name: bytes, value: dict) -> None:
+        raw = json.dumps(value).encode()
+        self._env.write(
+            lambda txn: (self._state(txn), txn.put(meta_key(self.uid, b"x/" + name), raw, db=self._t["meta"]))
+        )
+
+    def _read_rows(self, start: int, limit: int) -> tuple[int, list, list[dict], dict[str, object]]:
+        """Live points of rows [start, start + limit) in one snapshot: (next start, ids, payloads, vectors by
+        field). next start == start when start is past the last row."""
+        t = self._t
+        with self._env.read() as txn:
+            st = self._state(txn)
+            end = min(st.next_row, start + limit)
+            if end <= start:
+                return start, [], [], {}
+            live = self._live(txn, st)
+            rows = (np.flatnonzero(live[start:end]) + start).tolist()
+            keys = [bytes(txn.get(row_key(self.uid, r), db=t["row2id"])) for r in rows]
+            found = list(zip(keys, rows))
+            points = self._points(txn, found, True, True)
+        ids = [p.id for p in points]
+        payloads = [p.payload for p in points]
+        vectors = {
+            n: (
+                [p.vectors[n] for p in points]
+                if n in self._mv
+                else np.stack([p.vectors[n] for p in points])
+                if points
+                else np.zeros((0, f.dim), np.float32)
+            )
+            for n, f in self.schema.vectors.items()
+        }
+        return end, ids, payloads, vectors
+
+    # ------------------------------------------------------------------ model versions (query drift)
+    def _map_queries(self, field: str, queries: object, version: str) -> tuple[np.ndarray, bool]:
+        reg = self._models[field]
+        with self._env.read() as txn:
+            self._state(txn)
+            m = reg.resolve(txn, self._t["aux"], version)
+        try:
+            single = np.ndim(queries) == 1
+        except ValueError:
+            single = False
+        if m is None:
+            return queries, single
+        return m.apply(queries), single  # apply() validates shape and finiteness against the map's source dim
+
+    def _registry(self, field: str) -> ModelRegistry:
+        self.schema.field(field)
+        if field not in self._models:
+            raise InvalidArgument(f"model versions apply to dense fields; {field!r} is multi-vector")
+        return self._models[field]
+
+    def set_model_version(self, field: str, version: str) -> None:
+        """Record which embedding model version the vectors of `field` come from (its index version)."""
+        reg = self._registry(field)
+        version = check_version(version)
+        self._env.write(lambda txn: (self._state(txn), reg.set_index_version(txn, self._t["aux"], version)))
+
+    def model_versions(self, field: str) -> dict[str, Any]:
+        """{"index_version": ..., "maps": {query version: {kind, d_src, d_dst, fit: held-out figures}}}."""
+        reg = self._registry(field)
+        with self._env.read() as txn:
+            self._state(txn)
+            rec = reg.record(txn, self._t["aux"])
+        return {"index_version": rec["index_version"], "maps": rec["maps"]}
+
+    def fit_query_map(
+        self, field: str, version: str, new: np.ndarray, old: np.ndarray, *, kind: str = "auto", **fit_args
+    ) -> dict[str, Any]:
+        """Fit a map from `version`'s embeddings (new) into the index space (old, the same texts embedded by the
+        index's model), evaluate it on held-out pairs, store it, and serve queries of `version` through it.
+        kind: mean_shift | procrustes | ridge | low_rank | mlp | auto (see vecdb.drift.fit_map for fit_args:
+        holdout, seed, progress, val, weights, map parameters). Returns the fit figures."""
+        from .drift import fit_map
+
+        reg = self._registry(field)
+        version = check_version(version)
+        f = self.schema.vectors[field]
+        old_arr = np.asarray(old, dtype=np.float32) if not isinstance(old, np.ndarray) else old
+        if old_arr.ndim != 2 or old_arr.shape[1] != f.dim:
+            raise InvalidArgument(
+                f"old (index-space) vectors must be (n, {f.dim}) for field {field!r}, got shape {old_arr.shape}"
+            )
+        m = fit_map(kind, new, old_arr, **fit_args)
+
+        def tx(txn) -> None:
+            self._state(txn)
+            reg.put_map(txn, self._t["aux"], version, m)
+
+        self._env.write(tx)
+        return {"version": version, "kind": m.kind, "d_src": m.d_src, "d_dst": m.d_dst, **m.info.to_dict()}
+
+    def drop_query_map(self, field: str, version: str) -> bool:
+        reg = self._registry(field)
+        version = check_version(version)
+        return self._env.write(lambda txn: (self._state(txn), reg.drop_map(txn, self._t["aux"], version))[1])
 
     def _search_multivector(self, field, queries, k, filter, params, with_payload) -> Hits | list[Hits]:
         """FDE candidates (graph or exact scan of the hidden FDE field, honouring the filter) -> exact MaxSim

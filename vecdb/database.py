@@ -200,6 +200,23 @@ class Database:
 
         self._env.write(tx)
 
+    def _flip_alias_if(self, alias: str, source, source_generation: int, target, field: str, version: str) -> bool:
+        """One transaction: if `source` has had no write since source_generation, record `version` as the index
+        version of target's field and point `alias` at target. False (nothing changed) otherwise."""
+        catalog = self._env.db["catalog"]
+
+        def tx(txn) -> bool:
+            if source._state(txn).generation != source_generation:
+                return False
+            target._state(txn)
+            target._models[field].set_index_version(txn, self._env.db["aux"], version)
+            if self._descriptor(txn, alias) is not None:
+                raise AlreadyExists(f"{alias!r} is a collection name; an alias cannot shadow it")
+            txn.put(_ALIAS + alias.encode(), target.name.encode(), db=catalog)
+            return True
+
+        return self._env.write(tx)
+
     def delete_alias(self, alias: str) -> bool:
         check_collection_name(alias)
         return self._env.write(lambda txn: txn.delete(_ALIAS + alias.encode(), db=self._env.db["catalog"]))
