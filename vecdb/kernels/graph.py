@@ -169,6 +169,8 @@ def _search_layer(
         if cd > bound and nr >= ef:
             break
         nc = _min_pop(cand_d, cand_i, nc)
+        if nc > 0:  # the next node to expand: fetch its links while this one's neighbours are scored
+            prefetch_row(links, cand_i[0] if not use_map else rowmap[cand_i[0]])
         nb = _neighbours(links, rowmap, use_map, level_index, c)
         deg = nb[0]
         for t in range(1, deg + 1):  # start loading every unseen neighbour's vector before scoring any
