@@ -88,6 +88,16 @@ class Collection:
             raise NotFound(f"collection {self.name!r} does not exist (it was dropped)")
         return State.unpack(raw)
 
+    def _allowed(self, txn, st: State, filter, k: int) -> tuple[np.ndarray, int]:
+        """Rows a search may return (uint8 mask) and their count: live rows matching the validated filter.
+        Without a filter, k beyond the number of points is an error; with one, fewer results are the answer."""
+        live = self._live(txn, st)
+        if filter is None:
+            if k > st.live:
+                raise InvalidArgument(f"k={k} exceeds the {st.live} points in collection {self.name!r}")
+            return live, st.live
+        return self._filters.allowed_rows(txn, self._t, st, filter, live)
+
     def _live(self, txn, st: State) -> np.ndarray:
         key = (st.epoch, st.generation)
         cached = self._live_cache
@@ -397,13 +407,7 @@ class Collection:
             filter = filter_ops.validate(filter, self.schema.payload)
         with self._env.read() as txn:
             st = self._state(txn)
-            live = self._live(txn, st)
-            if filter is None:
-                if k > st.live:
-                    raise InvalidArgument(f"k={k} exceeds the {st.live} points in collection {self.name!r}")
-                allowed, n_allowed = live, st.live
-            else:
-                allowed, n_allowed = self._filters.allowed_rows(txn, self._t, st, filter, live)
+            allowed, n_allowed = self._allowed(txn, st, filter, k)
             found = dense_search(txn, self._t, fs, st, q, k, params, allowed, n_allowed, filter is not None)
             hits = self._hits(txn, st, to_scores(found.dist, f.metric), found.rows, with_payload, found.explain)
         return hits[0] if single else hits
@@ -538,13 +542,7 @@ class Collection:
         out = []
         with self._env.read() as txn:
             st = self._state(txn)
-            live = self._live(txn, st)
-            if filter is None:
-                if k > st.live:
-                    raise InvalidArgument(f"k={k} exceeds the {st.live} points in collection {self.name!r}")
-                allowed, n_allowed = live, st.live
-            else:
-                allowed, n_allowed = self._filters.allowed_rows(txn, t, st, filter, live)
+            allowed, n_allowed = self._allowed(txn, st, filter, k)
             base = {"estimate": n_allowed} if filter is not None else {}
             for q in qs:
                 if params.exact or n_allowed == 0:

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..jit import inline_helper, kernel
 from ._intrinsics import prefetch_row
+from .topk import heap_replace_top
 
 
 # ---------------------------------------------------------------------- distances
@@ -86,24 +87,10 @@ def _max_push(hd, hi, size, d, i):
 
 @inline_helper
 def _max_pop(hd, hi, size):
+    # removing the root of a max-heap = replacing it by the last element
     size -= 1
-    d = hd[size]
-    i = hi[size]
-    pos = 0
-    while True:
-        child = 2 * pos + 1
-        if child >= size:
-            break
-        if child + 1 < size and hd[child + 1] > hd[child]:
-            child += 1
-        if hd[child] <= d:
-            break
-        hd[pos] = hd[child]
-        hi[pos] = hi[child]
-        pos = child
     if size > 0:
-        hd[pos] = d
-        hi[pos] = i
+        heap_replace_top(hd[:size], hi[:size], hd[size], hi[size])
     return size
 
 
