@@ -68,7 +68,7 @@ def run(latency_queries: int, repeat: int, recall_target: float, pseudo: int, co
             cal_s = time.perf_counter() - t0
             exact_p, fde_p = SearchParams(exact=True), SearchParams()
 
-            def ranked(params):
+            def ranked(params, col=col):
                 return [col.search("tok", q, k=10, params=params, with_payload=False).ids for q in queries]
 
             ndcg_exact = ndcg_at_k([[data.doc_ids[j] for j in r] for r in ranked(exact_p)], data.qrels, 10)
