@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -38,6 +39,7 @@ _DTYPES = {
 _PB_DTYPE = {v.str.lstrip("<|"): k for k, v in _DTYPES.items()}
 _INT64 = (-(2**63), 2**63 - 1)
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
+MAX_TENSOR_DIMS = 8  # numpy allows 64; every tensor of the API has 1 or 2
 
 
 # ---------------------------------------------------------------------------------------------------- arrays
@@ -68,8 +70,10 @@ def from_pb_tensor(t: types_pb2.Tensor, what: str = "tensor") -> np.ndarray:
     dtype = _DTYPES.get(t.dtype)
     if dtype is None:
         raise InvalidArgument(f"{what}: dtype {t.dtype} is not set or unknown")
+    if len(t.shape) > MAX_TENSOR_DIMS:
+        raise InvalidArgument(f"{what}: {len(t.shape)} dimensions; at most {MAX_TENSOR_DIMS} are accepted")
     shape = tuple(int(s) for s in t.shape)
-    n = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    n = math.prod(shape)  # Python integers: a hostile shape cannot overflow into a plausible size
     if n * dtype.itemsize != len(t.data):
         need = n * dtype.itemsize
         raise InvalidArgument(f"{what}: shape {shape} needs {need} bytes of {dtype.name}, got {len(t.data)}")

@@ -32,6 +32,7 @@ from vecdb_client.pb import (
     search_pb2_grpc,
 )
 
+from . import limits
 from .config import ServerConfig
 from .interceptors import Unimplemented
 
@@ -53,8 +54,9 @@ def engine_features() -> list[str]:
 
 
 class _Base:
-    def __init__(self, db: vecdb.Database) -> None:
+    def __init__(self, db: vecdb.Database, config: ServerConfig) -> None:
         self.db = db
+        self.config = config
 
     def col(self, ref: collections_pb2.CollectionRef):
         """The collection a request names; with a uid, only that incarnation (as an embedded handle behaves)."""
@@ -131,6 +133,7 @@ def _payloads(raw: Any) -> list | None:
 
 class PointsServicer(_Base, points_pb2_grpc.PointsServicer):
     def Upsert(self, request, context):
+        limits.check_points(limits.point_count(request.ids), self.config)
         col = self.col(request.collection)
         ids = C.from_pb_ids(request.ids, as_array=True)
         n = col.upsert(ids, C.from_pb_field_vectors(request.vectors), _payloads(request.payloads))
@@ -143,9 +146,11 @@ class PointsServicer(_Base, points_pb2_grpc.PointsServicer):
             return points_pb2.UpsertResponse(upserted=0)
         col = self.col(first.collection)
         if first.atomic:
-            return points_pb2.UpsertResponse(upserted=_upsert_atomic(col, itertools.chain([first], it)))
+            parts = limits.CountedParts(itertools.chain([first], it), self.config)
+            return points_pb2.UpsertResponse(upserted=_upsert_atomic(col, iter(parts)))
         total = 0
         for request in itertools.chain([first], it):
+            limits.check_points(limits.point_count(request.ids), self.config)
             left = context.time_remaining()
             if left is not None and left <= 0:
                 raise DeadlineExceeded(f"deadline passed after {total} points were committed")
@@ -157,6 +162,7 @@ class PointsServicer(_Base, points_pb2_grpc.PointsServicer):
         return points_pb2.UpsertResponse(upserted=total)
 
     def Get(self, request, context):
+        limits.check_points(limits.point_count(request.ids), self.config, "ids in one request")
         col = self.col(request.collection)
         points = col.get(
             C.from_pb_ids(request.ids, as_array=True),
@@ -166,6 +172,7 @@ class PointsServicer(_Base, points_pb2_grpc.PointsServicer):
         return C.to_pb_points(points, request.with_payload, request.with_vectors)
 
     def Delete(self, request, context):
+        limits.check_points(limits.point_count(request.ids), self.config, "ids in one request")
         deleted = self.col(request.collection).delete(C.from_pb_ids(request.ids, as_array=True))
         return points_pb2.DeletePointsResponse(deleted=deleted)
 
@@ -217,11 +224,12 @@ def _upsert_atomic(col, requests: Iterator[points_pb2.UpsertRequest]) -> int:
 
 
 class SearchServicer(_Base, search_pb2_grpc.SearchServicer):
-    def __init__(self, db: vecdb.Database) -> None:
-        super().__init__(db)
+    def __init__(self, db: vecdb.Database, config: ServerConfig) -> None:
+        super().__init__(db, config)
         self.features = set(engine_features())
 
     def Search(self, request, context):
+        limits.check_search(request, self.config)
         col = self.col(request.collection)
         which = request.WhichOneof("queries")
         if which == "multi":
@@ -244,10 +252,6 @@ class SearchServicer(_Base, search_pb2_grpc.SearchServicer):
 
 
 class AdminServicer(_Base, admin_pb2_grpc.AdminServicer):
-    def __init__(self, db: vecdb.Database, config: ServerConfig) -> None:
-        super().__init__(db)
-        self.config = config
-
     def ServerInfo(self, request, context):
         return admin_pb2.ServerInfoResponse(
             server_version=SERVER_VERSION,
@@ -264,7 +268,8 @@ class AdminServicer(_Base, admin_pb2_grpc.AdminServicer):
         return collections_pb2.JsonReport(json=C.to_json(self.db.stats()))
 
     def Backup(self, request, context):
-        return collections_pb2.JsonReport(json=C.to_json(self.db.backup(request.path)))
+        target = limits.backup_target(request.path, self.config)
+        return collections_pb2.JsonReport(json=C.to_json(self.db.backup(target)))
 
     def Snapshot(self, request, context):
         chunk = request.chunk_bytes or SNAPSHOT_CHUNK
@@ -290,9 +295,9 @@ class AdminServicer(_Base, admin_pb2_grpc.AdminServicer):
 
 def add_all(server: grpc.Server, db: vecdb.Database, config: ServerConfig) -> list[str]:
     """Register every vecdb service on `server`; returns their full names (for health and reflection)."""
-    collections_pb2_grpc.add_CollectionsServicer_to_server(CollectionsServicer(db), server)
-    points_pb2_grpc.add_PointsServicer_to_server(PointsServicer(db), server)
-    search_pb2_grpc.add_SearchServicer_to_server(SearchServicer(db), server)
+    collections_pb2_grpc.add_CollectionsServicer_to_server(CollectionsServicer(db, config), server)
+    points_pb2_grpc.add_PointsServicer_to_server(PointsServicer(db, config), server)
+    search_pb2_grpc.add_SearchServicer_to_server(SearchServicer(db, config), server)
     admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(db, config), server)
     return [
         collections_pb2.DESCRIPTOR.services_by_name["Collections"].full_name,
