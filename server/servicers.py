@@ -7,6 +7,7 @@ validates what the engine validates, so both transports fail with the same class
 
 from __future__ import annotations
 
+import errno
 import inspect
 import itertools
 import os
@@ -19,7 +20,15 @@ import grpc
 import numpy as np
 
 import vecdb
-from vecdb.errors import DeadlineExceeded, InvalidArgument, NotFound
+from vecdb.errors import (
+    AlreadyExists,
+    DeadlineExceeded,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    StorageFull,
+)
 from vecdb_client import convert as C
 from vecdb_client.pb import (
     admin_pb2,
@@ -38,6 +47,7 @@ from .interceptors import Unimplemented
 
 SERVER_VERSION = "0.1.0"
 SNAPSHOT_CHUNK = 1 << 20
+MIN_SNAPSHOT_CHUNK = 64 << 10
 # Optional keyword arguments of Collection.search that this server forwards when the engine accepts them.
 SEARCH_FEATURES = ("filter", "params", "model_version")
 
@@ -269,11 +279,22 @@ class AdminServicer(_Base, admin_pb2_grpc.AdminServicer):
 
     def Backup(self, request, context):
         target = limits.backup_target(request.path, self.config)
-        return collections_pb2.JsonReport(json=C.to_json(self.db.backup(target)))
+        try:
+            report = self.db.backup(target)
+        except OSError as e:  # the engine lets filesystem errors through; they are the caller's or the disk's
+            raise os_error(e, f"backup to {request.path!r}") from None
+        return collections_pb2.JsonReport(json=C.to_json(report))
 
     def Snapshot(self, request, context):
+        # a tiny chunk would turn one snapshot into millions of messages, one larger than the message limit would
+        # fail mid-stream: both are clamped
         chunk = request.chunk_bytes or SNAPSHOT_CHUNK
-        tmp = tempfile.mkdtemp(prefix="vecdb-snapshot-")
+        limit = self.config.max_message_bytes
+        chunk = min(max(chunk, MIN_SNAPSHOT_CHUNK), max(limit - 1024, limit // 2))
+        try:
+            tmp = tempfile.mkdtemp(prefix="vecdb-snapshot-")
+        except OSError as e:
+            raise os_error(e, "snapshot") from None
         try:
             target = os.path.join(tmp, "copy")
             self.db.backup(target)
@@ -291,6 +312,20 @@ class AdminServicer(_Base, admin_pb2_grpc.AdminServicer):
                     offset += len(data)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def os_error(e: OSError, what: str) -> vecdb.VecDBError:
+    """A filesystem error as the vecdb error a client can act on."""
+    code = e.errno
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return StorageFull(f"{what}: the disk is full ({e.strerror})")
+    if code in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return PermissionDenied(f"{what}: the server may not write there ({e.strerror})")
+    if code in (errno.ENAMETOOLONG, errno.EINVAL, errno.ENOTDIR, errno.ELOOP, errno.EISDIR):
+        return InvalidArgument(f"{what}: not a usable path ({e.strerror})")
+    if code == errno.EEXIST:
+        return AlreadyExists(f"{what}: the target exists ({e.strerror})")
+    return FailedPrecondition(f"{what} failed: {e.strerror or e}")
 
 
 def add_all(server: grpc.Server, db: vecdb.Database, config: ServerConfig) -> list[str]:
