@@ -41,7 +41,7 @@ class ServerConfig:
     workers: request threads (searches run Numba kernels that release the GIL, so threads search in parallel);
     token: when set, every call except health checks must carry `authorization: Bearer <token>`;
     tls_cert / tls_key: PEM (paths or contents) to serve TLS; max_message_bytes: largest request or reply;
-    grace: seconds in-flight calls get to finish on shutdown; read_only / sync / max_map_size: as vecdb.open.
+    grace: seconds in-flight calls get to finish on shutdown; read_only / sync / map_size / max_map_size: as vecdb.open.
 
     Request limits (a request over one is refused before anything is decoded or allocated; values the engine
     itself rejects keep the engine's error, so embedded and remote calls fail alike): max_k: k of a search;
@@ -61,6 +61,7 @@ class ServerConfig:
     grace: float = 30.0
     read_only: bool = False
     sync: bool = True
+    map_size: int | None = None
     max_map_size: int | None = None
     max_k: int = MAX_K
     max_queries: int = MAX_QUERIES

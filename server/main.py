@@ -38,6 +38,10 @@ def add_serve_command(subparsers: argparse._SubParsersAction) -> argparse.Argume
     p.add_argument("--grace", type=float, default=30.0, help="seconds in-flight calls get on shutdown (default: 30)")
     p.add_argument("--read-only", action="store_true", help="serve reads only")
     p.add_argument("--no-sync", action="store_true", help="do not fsync each commit (faster, less durable)")
+    p.add_argument(
+        "--map-size-mb", type=float, default=None, help="initial LMDB map in MiB (it doubles on demand; default: 1024)"
+    )
+    p.add_argument("--max-map-size-mb", type=float, default=None, help="largest LMDB map in MiB (default: 1 TiB)")
     p.add_argument("--log-level", default="INFO", help="DEBUG logs every call (default: INFO)")
     lim = p.add_argument_group("request limits (a request over one is refused with RESOURCE_EXHAUSTED)")
     lim.add_argument(
@@ -102,6 +106,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         grace=args.grace,
         read_only=args.read_only,
         sync=not args.no_sync,
+        map_size=int(args.map_size_mb * 2**20) if args.map_size_mb else None,
+        max_map_size=int(args.max_map_size_mb * 2**20) if args.max_map_size_mb else None,
         max_k=args.max_k,
         max_queries=args.max_queries,
         max_results=args.max_results,
