@@ -88,6 +88,7 @@ def neighbour_heuristic(x, base: int, cands: list[int], m: int, metric: str) -> 
             kept.append(c)
     return kept
 
+
 # ---------------------------------------------------------------------------------------------------------------
 # Drift maps (vecdb/drift): plain twin of the held-out figures computed by vecdb.drift.fit.evaluate.
 # ---------------------------------------------------------------------------------------------------------------
@@ -114,6 +115,7 @@ def drift_holdout_figures(mapped: np.ndarray, target: np.ndarray, k: int = 10) -
         true = sorted((j for j in range(n) if j != i), key=lambda j: -st[j])[:kn]
         overlap += len(set(mine) & set(true)) / kn
     return {"cosine": cos, "recall_at_10": hits / n, "neighbour_recall_at_10": overlap / n}
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # Multi-vector (vecdb/kernels/maxsim.py, vecdb/multivector/fde.py): MaxSim, token decoders, MUVERA FDE
