@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -38,6 +39,8 @@ _DTYPES = {
 _PB_DTYPE = {v.str.lstrip("<|"): k for k, v in _DTYPES.items()}
 _INT64 = (-(2**63), 2**63 - 1)
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
+MAX_TENSOR_DIMS = 8  # numpy allows 64; every tensor of the API has 1 or 2
+MAX_TENSOR_EXTENT = 2**31 - 1  # per dimension
 
 
 # ---------------------------------------------------------------------------------------------------- arrays
@@ -68,11 +71,15 @@ def from_pb_tensor(t: types_pb2.Tensor, what: str = "tensor") -> np.ndarray:
     dtype = _DTYPES.get(t.dtype)
     if dtype is None:
         raise InvalidArgument(f"{what}: dtype {t.dtype} is not set or unknown")
+    if len(t.shape) > MAX_TENSOR_DIMS:
+        raise InvalidArgument(f"{what}: {len(t.shape)} dimensions; at most {MAX_TENSOR_DIMS} are accepted")
     shape = tuple(int(s) for s in t.shape)
-    n = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    n = math.prod(shape)  # Python integers: a hostile shape cannot overflow into a plausible size
     if n * dtype.itemsize != len(t.data):
         need = n * dtype.itemsize
         raise InvalidArgument(f"{what}: shape {shape} needs {need} bytes of {dtype.name}, got {len(t.data)}")
+    if max(shape, default=0) > MAX_TENSOR_EXTENT:  # only an empty tensor gets here: numpy would refuse the shape
+        raise InvalidArgument(f"{what}: shape {shape} has an extent over {MAX_TENSOR_EXTENT}")
     return np.frombuffer(t.data, dtype=dtype).reshape(shape)
 
 
@@ -167,6 +174,8 @@ def from_json(raw: bytes, what: str = "JSON") -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as e:
         raise InvalidArgument(f"{what} is not valid UTF-8 JSON: {e}") from None
+    except RecursionError:  # json's C decoder guards its recursion: a hostile document nests thousands deep
+        raise InvalidArgument(f"{what} nests too deeply to be read") from None
 
 
 def to_pb_payload(payload: Mapping[str, Any] | None) -> bytes:
@@ -227,8 +236,15 @@ def _spec_to_pb(d: Mapping[str, Any], out) -> None:
     out.params_json = to_json(rest) if rest else b""
 
 
+def _json_object(raw: bytes, what: str) -> dict[str, Any]:
+    doc = from_json(raw, what) if raw else {}
+    if not isinstance(doc, dict):
+        raise InvalidArgument(f"{what} must be a JSON object, got {type(doc).__name__}")
+    return doc
+
+
 def _spec_from_pb(m) -> dict[str, Any]:
-    return {"kind": m.kind, **(from_json(m.params_json, f"{m.kind} parameters") if m.params_json else {})}
+    return {"kind": m.kind, **_json_object(m.params_json, f"{m.kind} parameters")}
 
 
 def to_pb_vector_field(d: Mapping[str, Any], out: types_pb2.VectorField) -> None:
@@ -268,7 +284,7 @@ def from_pb_vector_field(m: types_pb2.VectorField) -> dict[str, Any]:
                 d["index"] = index
     elif kind == "multi_vector":
         mv = m.multi_vector
-        extra = from_json(mv.params_json, "multi-vector parameters") if mv.params_json else {}
+        extra = _json_object(mv.params_json, "multi-vector parameters")
         d = {"kind": "multi_vector", "dim": mv.dim, "metric": mv.metric, **extra}
     elif kind == "binary":
         d = {"kind": "binary", "bits": m.binary.bits, "metric": m.binary.metric}
@@ -349,7 +365,12 @@ def from_pb_value(m: types_pb2.Value) -> Any:
     if kind is None:
         return None
     if kind == "datetime_micros":
-        return _EPOCH + _dt.timedelta(microseconds=m.datetime_micros)
+        try:
+            return _EPOCH + _dt.timedelta(microseconds=m.datetime_micros)
+        except OverflowError:
+            raise InvalidArgument(
+                f"filter value datetime_micros={m.datetime_micros} is outside the datetime range (years 1-9999)"
+            ) from None
     if kind == "big_int":
         try:
             return int(m.big_int)

@@ -81,6 +81,7 @@ def create_server(
         config.data,
         read_only=config.read_only,
         sync=config.sync,
+        map_size=config.map_size,
         **({"max_map_size": config.max_map_size} if config.max_map_size else {}),
     )
     try:

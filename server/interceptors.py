@@ -3,6 +3,8 @@
 The error interceptor is the one place where exceptions become statuses: a vecdb.errors class gives its own
 `grpc_code`, and its class name travels in the trailing metadata key `vecdb-error-class`, so the client rebuilds
 the same class (vecdb.errors.error_for). Anything else is a bug: logged with its traceback, answered INTERNAL.
+A request that does not parse (random bytes, a message nested deeper than protobuf's recursion limit, invalid
+UTF-8 in a string) is the caller's fault: INVALID_ARGUMENT, where grpc alone would answer INTERNAL.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Callable, Iterable
 
 import grpc
 
-from vecdb.errors import DeadlineExceeded, Unauthenticated, VecDBError
+from vecdb.errors import DeadlineExceeded, InvalidArgument, Unauthenticated, VecDBError
 
 ERROR_CLASS_KEY = "vecdb-error-class"
 log = logging.getLogger("vecdb_server")
@@ -39,8 +41,52 @@ def abort_with(context: grpc.ServicerContext, e: BaseException) -> None:
     context.abort(code, message)
 
 
-def _wrap_handler(handler: grpc.RpcMethodHandler, wrap: Callable) -> grpc.RpcMethodHandler:
-    """The same handler with its behaviour function replaced by wrap(behaviour, streaming_response)."""
+class MalformedRequest:
+    """Stands in for a request message that failed to parse (grpc answers INTERNAL when a deserializer raises,
+    before any interceptor code runs; a value that is not None reaches the guarded behaviour instead)."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: InvalidArgument) -> None:
+        self.error = error
+
+
+def _lenient(deserializer: Callable | None) -> Callable | None:
+    if deserializer is None:
+        return None
+    cls = getattr(deserializer, "__self__", None)
+    name = getattr(getattr(cls, "DESCRIPTOR", None), "full_name", "the request message")
+
+    def parse(raw: bytes):
+        try:
+            return deserializer(raw)
+        except Exception as e:  # noqa: BLE001 - whatever the parser raises, the bytes were bad
+            return MalformedRequest(
+                InvalidArgument(
+                    f"malformed request: the bytes do not parse as {name} ({type(e).__name__}); "
+                    "protobuf also refuses messages nested more than 100 levels deep"
+                )
+            )
+
+    return parse
+
+
+def _well_formed(request):
+    if isinstance(request, MalformedRequest):
+        raise request.error
+    return request
+
+
+def _well_formed_stream(requests: Iterable) -> Iterable:
+    for request in requests:
+        yield _well_formed(request)
+
+
+def _wrap_handler(
+    handler: grpc.RpcMethodHandler, wrap: Callable, deserializer: Callable | None = None
+) -> grpc.RpcMethodHandler:
+    """The same handler with its behaviour function replaced by wrap(behaviour, streaming_response), and its
+    request deserializer by `deserializer` when one is given."""
     kinds = (
         ("unary_unary", grpc.unary_unary_rpc_method_handler, False),
         ("unary_stream", grpc.unary_stream_rpc_method_handler, True),
@@ -52,7 +98,7 @@ def _wrap_handler(handler: grpc.RpcMethodHandler, wrap: Callable) -> grpc.RpcMet
         if fn is not None:
             return make(
                 wrap(fn, streaming),
-                request_deserializer=handler.request_deserializer,
+                request_deserializer=deserializer or handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
     return handler  # pragma: no cover - grpc always sets one
@@ -86,6 +132,8 @@ class ErrorInterceptor(grpc.ServerInterceptor):
         return wrapped
 
     def _wrap(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+        request_streaming = handler.request_streaming
+        check = _well_formed_stream if request_streaming else _well_formed
 
         def wrap(fn: Callable, streaming: bool) -> Callable:
             if streaming:
@@ -94,7 +142,7 @@ class ErrorInterceptor(grpc.ServerInterceptor):
                     t0 = time.perf_counter()
                     try:
                         _check_deadline(context)
-                        yield from fn(request, context)
+                        yield from fn(check(request), context)
                     except Exception as e:  # noqa: BLE001 - every error must become a status
                         _log(method, t0, e)
                         abort_with(context, e)
@@ -107,7 +155,7 @@ class ErrorInterceptor(grpc.ServerInterceptor):
                 t0 = time.perf_counter()
                 try:
                     _check_deadline(context)
-                    out = fn(request, context)
+                    out = fn(check(request), context)
                 except Exception as e:  # noqa: BLE001 - every error must become a status
                     _log(method, t0, e)
                     abort_with(context, e)
@@ -117,7 +165,7 @@ class ErrorInterceptor(grpc.ServerInterceptor):
 
             return guarded
 
-        return _wrap_handler(handler, wrap)
+        return _wrap_handler(handler, wrap, _lenient(handler.request_deserializer))
 
 
 def _log(method: str, t0: float, e: BaseException | None) -> None:
@@ -133,7 +181,8 @@ def _log(method: str, t0: float, e: BaseException | None) -> None:
 
 class TokenAuthInterceptor(grpc.ServerInterceptor):
     """Requires `authorization: Bearer <token>` metadata (compared in constant time). Health checks are exempt so
-    load balancers and orchestrators can probe the server without the secret."""
+    load balancers and orchestrators can probe the server without the secret. A refused call's request bytes are
+    never parsed: unauthenticated input reaches no code beyond this check."""
 
     EXEMPT = ("/grpc.health.v1.Health/",)
 
@@ -155,4 +204,8 @@ class TokenAuthInterceptor(grpc.ServerInterceptor):
 
             return deny
 
-        return _wrap_handler(handler, wrap)
+        return _wrap_handler(handler, wrap, _unparsed)
+
+
+def _unparsed(raw: bytes) -> bytes:
+    return raw

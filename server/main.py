@@ -38,7 +38,49 @@ def add_serve_command(subparsers: argparse._SubParsersAction) -> argparse.Argume
     p.add_argument("--grace", type=float, default=30.0, help="seconds in-flight calls get on shutdown (default: 30)")
     p.add_argument("--read-only", action="store_true", help="serve reads only")
     p.add_argument("--no-sync", action="store_true", help="do not fsync each commit (faster, less durable)")
+    p.add_argument(
+        "--map-size-mb", type=float, default=None, help="initial LMDB map in MiB (it doubles on demand; default: 1024)"
+    )
+    p.add_argument("--max-map-size-mb", type=float, default=None, help="largest LMDB map in MiB (default: 1 TiB)")
     p.add_argument("--log-level", default="INFO", help="DEBUG logs every call (default: INFO)")
+    lim = p.add_argument_group("request limits (a request over one is refused with RESOURCE_EXHAUSTED)")
+    lim.add_argument(
+        "--max-k", type=int, default=ServerConfig.max_k, help="largest k of a search (default: %(default)s)"
+    )
+    lim.add_argument(
+        "--max-queries",
+        type=int,
+        default=ServerConfig.max_queries,
+        help="queries per search call (default: %(default)s)",
+    )
+    lim.add_argument(
+        "--max-results",
+        type=int,
+        default=ServerConfig.max_results,
+        help="queries x k of one search call (default: %(default)s)",
+    )
+    lim.add_argument(
+        "--max-points",
+        type=int,
+        default=ServerConfig.max_points,
+        help="points per upsert (or atomic upsert stream), ids per get/delete (default: %(default)s)",
+    )
+    lim.add_argument(
+        "--max-filter-depth",
+        type=int,
+        default=ServerConfig.max_filter_depth,
+        help="nesting levels of a filter (default and maximum: %(default)s)",
+    )
+    lim.add_argument(
+        "--max-filter-nodes",
+        type=int,
+        default=ServerConfig.max_filter_nodes,
+        help="nodes of a filter (default: %(default)s)",
+    )
+    p.add_argument(
+        "--backup-dir",
+        help="confine Admin.Backup to this directory (paths relative to it); default: any path the server can write",
+    )
     p.set_defaults(fn=cmd_serve)
     return p
 
@@ -64,6 +106,15 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         grace=args.grace,
         read_only=args.read_only,
         sync=not args.no_sync,
+        map_size=int(args.map_size_mb * 2**20) if args.map_size_mb else None,
+        max_map_size=int(args.max_map_size_mb * 2**20) if args.max_map_size_mb else None,
+        max_k=args.max_k,
+        max_queries=args.max_queries,
+        max_results=args.max_results,
+        max_points=args.max_points,
+        max_filter_depth=args.max_filter_depth,
+        max_filter_nodes=args.max_filter_nodes,
+        backup_dir=args.backup_dir,
     )
 
 

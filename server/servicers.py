@@ -7,6 +7,7 @@ validates what the engine validates, so both transports fail with the same class
 
 from __future__ import annotations
 
+import errno
 import inspect
 import itertools
 import os
@@ -19,7 +20,15 @@ import grpc
 import numpy as np
 
 import vecdb
-from vecdb.errors import DeadlineExceeded, InvalidArgument, NotFound
+from vecdb.errors import (
+    AlreadyExists,
+    DeadlineExceeded,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    StorageFull,
+)
 from vecdb_client import convert as C
 from vecdb_client.pb import (
     admin_pb2,
@@ -32,11 +41,13 @@ from vecdb_client.pb import (
     search_pb2_grpc,
 )
 
+from . import limits
 from .config import ServerConfig
 from .interceptors import Unimplemented
 
 SERVER_VERSION = "0.1.0"
 SNAPSHOT_CHUNK = 1 << 20
+MIN_SNAPSHOT_CHUNK = 64 << 10
 # Optional keyword arguments of Collection.search that this server forwards when the engine accepts them.
 SEARCH_FEATURES = ("filter", "params", "model_version")
 
@@ -53,8 +64,9 @@ def engine_features() -> list[str]:
 
 
 class _Base:
-    def __init__(self, db: vecdb.Database) -> None:
+    def __init__(self, db: vecdb.Database, config: ServerConfig) -> None:
         self.db = db
+        self.config = config
 
     def col(self, ref: collections_pb2.CollectionRef):
         """The collection a request names; with a uid, only that incarnation (as an embedded handle behaves)."""
@@ -131,6 +143,7 @@ def _payloads(raw: Any) -> list | None:
 
 class PointsServicer(_Base, points_pb2_grpc.PointsServicer):
     def Upsert(self, request, context):
+        limits.check_points(limits.point_count(request.ids), self.config)
         col = self.col(request.collection)
         ids = C.from_pb_ids(request.ids, as_array=True)
         n = col.upsert(ids, C.from_pb_field_vectors(request.vectors), _payloads(request.payloads))
@@ -143,9 +156,11 @@ class PointsServicer(_Base, points_pb2_grpc.PointsServicer):
             return points_pb2.UpsertResponse(upserted=0)
         col = self.col(first.collection)
         if first.atomic:
-            return points_pb2.UpsertResponse(upserted=_upsert_atomic(col, itertools.chain([first], it)))
+            parts = limits.CountedParts(itertools.chain([first], it), self.config)
+            return points_pb2.UpsertResponse(upserted=_upsert_atomic(col, iter(parts)))
         total = 0
         for request in itertools.chain([first], it):
+            limits.check_points(limits.point_count(request.ids), self.config)
             left = context.time_remaining()
             if left is not None and left <= 0:
                 raise DeadlineExceeded(f"deadline passed after {total} points were committed")
@@ -157,6 +172,7 @@ class PointsServicer(_Base, points_pb2_grpc.PointsServicer):
         return points_pb2.UpsertResponse(upserted=total)
 
     def Get(self, request, context):
+        limits.check_points(limits.point_count(request.ids), self.config, "ids in one request")
         col = self.col(request.collection)
         points = col.get(
             C.from_pb_ids(request.ids, as_array=True),
@@ -166,6 +182,7 @@ class PointsServicer(_Base, points_pb2_grpc.PointsServicer):
         return C.to_pb_points(points, request.with_payload, request.with_vectors)
 
     def Delete(self, request, context):
+        limits.check_points(limits.point_count(request.ids), self.config, "ids in one request")
         deleted = self.col(request.collection).delete(C.from_pb_ids(request.ids, as_array=True))
         return points_pb2.DeletePointsResponse(deleted=deleted)
 
@@ -217,11 +234,12 @@ def _upsert_atomic(col, requests: Iterator[points_pb2.UpsertRequest]) -> int:
 
 
 class SearchServicer(_Base, search_pb2_grpc.SearchServicer):
-    def __init__(self, db: vecdb.Database) -> None:
-        super().__init__(db)
+    def __init__(self, db: vecdb.Database, config: ServerConfig) -> None:
+        super().__init__(db, config)
         self.features = set(engine_features())
 
     def Search(self, request, context):
+        limits.check_search(request, self.config)
         col = self.col(request.collection)
         which = request.WhichOneof("queries")
         if which == "multi":
@@ -244,10 +262,6 @@ class SearchServicer(_Base, search_pb2_grpc.SearchServicer):
 
 
 class AdminServicer(_Base, admin_pb2_grpc.AdminServicer):
-    def __init__(self, db: vecdb.Database, config: ServerConfig) -> None:
-        super().__init__(db)
-        self.config = config
-
     def ServerInfo(self, request, context):
         return admin_pb2.ServerInfoResponse(
             server_version=SERVER_VERSION,
@@ -264,11 +278,23 @@ class AdminServicer(_Base, admin_pb2_grpc.AdminServicer):
         return collections_pb2.JsonReport(json=C.to_json(self.db.stats()))
 
     def Backup(self, request, context):
-        return collections_pb2.JsonReport(json=C.to_json(self.db.backup(request.path)))
+        target = limits.backup_target(request.path, self.config)
+        try:
+            report = self.db.backup(target)
+        except OSError as e:  # the engine lets filesystem errors through; they are the caller's or the disk's
+            raise os_error(e, f"backup to {request.path!r}") from None
+        return collections_pb2.JsonReport(json=C.to_json(report))
 
     def Snapshot(self, request, context):
+        # a tiny chunk would turn one snapshot into millions of messages, one larger than the message limit would
+        # fail mid-stream: both are clamped
         chunk = request.chunk_bytes or SNAPSHOT_CHUNK
-        tmp = tempfile.mkdtemp(prefix="vecdb-snapshot-")
+        limit = self.config.max_message_bytes
+        chunk = min(max(chunk, MIN_SNAPSHOT_CHUNK), max(limit - 1024, limit // 2))
+        try:
+            tmp = tempfile.mkdtemp(prefix="vecdb-snapshot-")
+        except OSError as e:
+            raise os_error(e, "snapshot") from None
         try:
             target = os.path.join(tmp, "copy")
             self.db.backup(target)
@@ -288,11 +314,25 @@ class AdminServicer(_Base, admin_pb2_grpc.AdminServicer):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def os_error(e: OSError, what: str) -> vecdb.VecDBError:
+    """A filesystem error as the vecdb error a client can act on."""
+    code = e.errno
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return StorageFull(f"{what}: the disk is full ({e.strerror})")
+    if code in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return PermissionDenied(f"{what}: the server may not write there ({e.strerror})")
+    if code in (errno.ENAMETOOLONG, errno.EINVAL, errno.ENOTDIR, errno.ELOOP, errno.EISDIR):
+        return InvalidArgument(f"{what}: not a usable path ({e.strerror})")
+    if code == errno.EEXIST:
+        return AlreadyExists(f"{what}: the target exists ({e.strerror})")
+    return FailedPrecondition(f"{what} failed: {e.strerror or e}")
+
+
 def add_all(server: grpc.Server, db: vecdb.Database, config: ServerConfig) -> list[str]:
     """Register every vecdb service on `server`; returns their full names (for health and reflection)."""
-    collections_pb2_grpc.add_CollectionsServicer_to_server(CollectionsServicer(db), server)
-    points_pb2_grpc.add_PointsServicer_to_server(PointsServicer(db), server)
-    search_pb2_grpc.add_SearchServicer_to_server(SearchServicer(db), server)
+    collections_pb2_grpc.add_CollectionsServicer_to_server(CollectionsServicer(db, config), server)
+    points_pb2_grpc.add_PointsServicer_to_server(PointsServicer(db, config), server)
+    search_pb2_grpc.add_SearchServicer_to_server(SearchServicer(db, config), server)
     admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(db, config), server)
     return [
         collections_pb2.DESCRIPTOR.services_by_name["Collections"].full_name,

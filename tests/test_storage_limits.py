@@ -104,3 +104,64 @@ def test_flipped_bytes_never_kill_the_process(tmp_path):
         assert r.returncode == 0, f"trial {trial}: the process died (code {r.returncode}): {r.stderr[-400:]}"
         outcomes.append(r.stdout.split()[0])
     assert src.exists() and set(outcomes) <= {"opened", "error"}
+
+
+def _fill_until_full(col, rng, start: int = 0) -> int:
+    """Upsert batches until StorageFull; returns the number of points stored (the failed batch left nothing)."""
+    n = start
+    with pytest.raises(vecdb.StorageFull, match="maximum size"):
+        for _ in range(1000):
+            col.upsert(np.arange(n, n + 500), rng.normal(size=(500, 64)), [{"b": n}] * 500)
+            n += 500
+    return n
+
+
+def test_map_full_gives_storage_full_reads_keep_working_and_writes_resume_when_the_map_may_grow(tmp_path):
+    path = tmp_path / "db"
+    rng = np.random.default_rng(0)
+    with vecdb.open(path, map_size=1 << 20, max_map_size=4 << 20) as db:
+        col = db.create_collection("c", vectors={"v": vecdb.Dense(64, "l2", index=None)}, payload={"b": "integer"})
+        n = _fill_until_full(col, rng)
+        assert n > 0 and col.count() == n  # nothing of the failed batch was kept
+        assert len(col.search("v", np.zeros(64), k=3)) == 3  # reads keep working
+        assert len(col.get([0, n - 1])) == 2 and col.scroll(limit=10).points
+        with pytest.raises(vecdb.StorageFull):  # and it stays a clean refusal, write after write
+            col.upsert([n], rng.normal(size=(1, 64)))
+        try:  # a delete may still fit in the map's free pages, or be refused the same clean way
+            col.delete([0])
+        except vecdb.StorageFull:
+            pass
+        live = col.count()
+        assert live in (n, n - 1)
+    vecdb.verify(path)  # nothing was corrupted
+    with vecdb.open(path, map_size=4 << 20, max_map_size=64 << 20) as db:  # the map may grow now
+        col = db["c"]
+        assert col.count() == live
+        col.upsert(np.arange(n, n + 2000), rng.normal(size=(2000, 64)), [{"b": n}] * 2000)
+        assert col.count() == live + 2000 and db._env.map_size > 4 << 20
+        assert {p.id for p in col.get([1, n - 1, n + 1999])} == {1, n - 1, n + 1999}
+
+
+def test_storage_full_over_grpc_keeps_serving_reads(tmp_path):
+    import vecdb_client
+    from vecdb_server import ServerConfig, create_server
+
+    rng = np.random.default_rng(1)
+    path = tmp_path / "db"
+    config = dict(data=str(path), port=0, workers=4, map_size=1 << 20, max_map_size=4 << 20)
+    srv, port = create_server(ServerConfig(**config))
+    try:
+        with vecdb_client.connect(f"127.0.0.1:{port}", timeout=60) as db:
+            col = db.create_collection("c", vectors={"v": vecdb.Dense(64, "l2", index=None)}, payload={"b": "integer"})
+            n = _fill_until_full(col, rng)  # the client sees the same StorageFull class
+            assert col.count() == n and len(col.search("v", np.zeros(64), k=3)) == 3
+            assert db.health() == "SERVING"
+    finally:
+        srv.stop(0)
+    srv, port = create_server(ServerConfig(**{**config, "max_map_size": 64 << 20, "map_size": 4 << 20}))
+    try:
+        with vecdb_client.connect(f"127.0.0.1:{port}", timeout=60) as db:
+            assert db["c"].upsert(np.arange(n, n + 500), rng.normal(size=(500, 64))) == 500
+            assert db["c"].count() == n + 500
+    finally:
+        srv.stop(0)
