@@ -84,13 +84,15 @@ def to_pb_ragged(items: Sequence[np.ndarray], out: types_pb2.RaggedTensor | None
     """Token sets (2-D arrays of one width, any number of rows each) -> RaggedTensor (float32 values + lengths)."""
     m = out if out is not None else types_pb2.RaggedTensor()
     m.SetInParent()  # an empty batch stays visible (the server reports it with the engine's message)
-    mats = [np.asarray(a, dtype=np.float32) for a in items]
+    mats = [np.ascontiguousarray(a, dtype="<f4") for a in items]
     if any(a.ndim != 2 for a in mats) or len({a.shape[1] for a in mats}) > 1:
         shapes = sorted({a.shape for a in mats})
         raise InvalidArgument(f"token sets of one batch must be 2-D arrays of one width, got shapes {shapes}")
-    width = mats[0].shape[1] if mats else 0
-    to_pb_tensor(np.concatenate(mats) if mats else np.zeros((0, width), np.float32), m.values)
-    m.lengths[:] = [a.shape[0] for a in mats]
+    lengths = [a.shape[0] for a in mats]
+    m.values.dtype = types_pb2.FLOAT32
+    m.values.shape[:] = [sum(lengths), mats[0].shape[1] if mats else 0]
+    m.values.data = b"".join(a.data for a in mats)  # one copy, straight from the arrays into the message bytes
+    m.lengths[:] = lengths
     return m
 
 

@@ -85,39 +85,48 @@ class _GuardedRequests:
             self.error = e
 
 
-def _split(req: points_pb2.UpsertRequest, limit: int) -> Iterator[points_pb2.UpsertRequest]:
-    """An upsert request cut by rows into parts of at most about `limit` bytes each (sized point by point, so
-    multi-vector documents of very different lengths still fit). A request whose arrays do not pair one row per
-    id is passed on whole: the server reports the mismatch in the engine's words."""
-    ids = C.from_pb_ids(req.ids, as_array=True)
-    n = len(ids)
-    cost = np.full(n, 16.0)  # id and framing
-    fields: list[tuple[str, object]] = []
-    for fv in req.vectors:
-        data = C._field_array(fv, "vectors")
-        if (data.ndim != 2 or data.shape[0] != n) if isinstance(data, np.ndarray) else len(data) != n:
-            yield req
-            return
-        cost += [a.nbytes + 8 for a in data] if isinstance(data, list) else data[0].nbytes
-        fields.append((fv.field, data))
-    if req.payloads:
-        cost += [len(p) + 4 for p in req.payloads]
+# One field's vectors of an upsert, converted for the wire: a dense array, or token sets (multi-vector fields).
+FieldData = tuple[str, "np.ndarray | list[np.ndarray]"]
+
+
+def _point_bytes(fields: list[FieldData], payloads: list[bytes] | None, n: int) -> np.ndarray | None:
+    """Estimated bytes of each point of an upsert in a message (vectors, payload, id and framing); None when the
+    arrays do not pair one row per id (the request then goes whole: the server reports the mismatch)."""
+    cost = np.full(n, 16.0)
+    for _, data in fields:
+        if isinstance(data, list):
+            if len(data) != n:
+                return None
+            cost += [a.size * 4 + 8 for a in data]
+        elif data.ndim == 2 and data.shape[0] == n:
+            cost += data.shape[1] * data.itemsize
+        else:
+            return None
+    if payloads is not None:
+        cost += [len(p) + 4 for p in payloads]
+    return cost
+
+
+def _part_slices(cost: np.ndarray, limit: int) -> list[slice]:
+    """Consecutive points cut into parts of at most about `limit` bytes (at least one point each), sized point by
+    point so multi-vector documents of very different lengths still fit."""
     ends = np.cumsum(cost)
-    start = 0
-    while start < n:
+    out, start = [], 0
+    while start < len(cost):
         base = ends[start - 1] if start else 0.0
         stop = max(int(np.searchsorted(ends, base + limit, side="right")), start + 1)
-        part = points_pb2.UpsertRequest(collection=req.collection)
-        C.to_pb_ids(ids[start:stop], part.ids)
-        for name, data in fields:
-            if isinstance(data, list):
-                C.to_pb_ragged(data[start:stop], part.vectors.add(field=name).ragged)
-            else:
-                C.to_pb_tensor(data[start:stop], part.vectors.add(field=name).dense)
-        if req.payloads:
-            part.payloads.extend(req.payloads[start:stop])
-        yield part
+        out.append(slice(start, stop))
         start = stop
+    return out
+
+
+def _write_fields(fields: list[FieldData], out: Any, rows: slice | None = None) -> None:
+    for name, data in fields:
+        fv = out.add(field=name)
+        if isinstance(data, list):
+            C.to_pb_ragged(data if rows is None else data[rows], fv.ragged)
+        else:
+            C.to_pb_tensor(data if rows is None else data[rows], fv.dense)
 
 
 def _float_matrix(x: object) -> np.ndarray | None:
@@ -231,15 +240,17 @@ class CollectionOps:
             raise InvalidArgument(f"missing vectors for field(s) {sorted(missing)}: every point needs each field")
         return vectors
 
-    def _encode_vectors(self, vectors: object, n: int, out: Any) -> None:
+    def _encode_vectors(self, vectors: object, n: int) -> list[FieldData]:
         # In schema order, as the engine prepares them: the first field that cannot be converted is the one the
         # engine would report.
         given = self._vector_fields(vectors)
+        out: list[FieldData] = []
         for name, f in self.schema.vectors.items():
             if isinstance(f, MultiVector):
-                C.to_pb_ragged(token_sets(name, f, given[name], n), out.add(field=name).ragged)
+                out.append((name, token_sets(name, f, given[name], n)))
             else:
-                C.to_pb_tensor(C.as_array(given[name], f"vectors[{name!r}]"), out.add(field=name).dense)
+                out.append((name, C.as_array(given[name], f"vectors[{name!r}]")))
+        return out
 
     def _encode_payloads(self, payloads: object, ids: object, n: int) -> list[bytes] | None:
         # The engine's own checks and encoding (vecdb.payload) with this handle's schema: a datetime or a numpy
@@ -257,35 +268,53 @@ class CollectionOps:
             out.append(payload_codec.encode(doc, where) if doc else b"")
         return out
 
-    def _upsert_request(self, ids: object, vectors: object, payloads: object) -> points_pb2.UpsertRequest | None:
-        req = points_pb2.UpsertRequest(collection=self._ref)
-        n = ids_to_pb(ids, req.ids)
+    def _upsert_requests(
+        self, ids: object, vectors: object, payloads: object, limit: int | None = None
+    ) -> list[points_pb2.UpsertRequest]:
+        """The messages of one upsert: one, or (above `limit` bytes) parts cut by points, written straight from
+        the arrays (no message is built twice). No message at all for no ids."""
+        head = points_pb2.UpsertRequest(collection=self._ref)
+        n = ids_to_pb(ids, head.ids)
         if n == 0:
-            return None
-        self._encode_vectors(vectors, n, req.vectors)
+            return []
+        fields = self._encode_vectors(vectors, n)
         pays = self._encode_payloads(payloads, ids, n)
-        if pays is not None:
-            req.payloads.extend(pays)
-        return req
+        cost = _point_bytes(fields, pays, n) if limit is not None else None
+        if cost is None or cost.sum() + head.ByteSize() <= limit:  # type: ignore[operator]
+            _write_fields(fields, head.vectors)
+            if pays is not None:
+                head.payloads.extend(pays)
+            return [head]
+        all_ids = C.from_pb_ids(head.ids, as_array=True)
+        parts = []
+        for rows in _part_slices(cost, limit):  # type: ignore[arg-type]
+            part = points_pb2.UpsertRequest(collection=self._ref)
+            C.to_pb_ids(all_ids[rows], part.ids)
+            _write_fields(fields, part.vectors, rows)
+            if pays is not None:
+                part.payloads.extend(pays[rows])
+            parts.append(part)
+        return parts
+
+    def _upsert_request(self, ids: object, vectors: object, payloads: object) -> points_pb2.UpsertRequest | None:
+        """The one message of an upsert, whatever its size (None for no ids)."""
+        out = self._upsert_requests(ids, vectors, payloads)
+        return out[0] if out else None
 
     def _upsert(self, ids: object, vectors: object, payloads: object = None) -> Op:
-        req = self._upsert_request(ids, vectors, payloads)
-        if req is None:
+        parts = self._upsert_requests(ids, vectors, payloads, self._database.max_message_bytes - PART_HEADROOM)
+        if not parts:
             return 0
-        limit = self._database.max_message_bytes - PART_HEADROOM
-        if req.ByteSize() <= limit:
-            return (yield Call("points", "Upsert", req)).upserted
-        parts = list(_split(req, limit))
-        parts[0].atomic = True
+        if len(parts) == 1:
+            return (yield Call("points", "Upsert", parts[0])).upserted
+        parts[0].atomic = True  # one logical upsert: committed together at the end of the stream
         return (yield Call("points", "UpsertStream", iter(parts))).upserted
 
     def _upsert_batches(self, batches: Iterable[tuple], timeout: float | None = None) -> Op:
         def requests() -> Iterator[points_pb2.UpsertRequest]:
             for batch in batches:
                 ids, vectors, *rest = batch
-                req = self._upsert_request(ids, vectors, rest[0] if rest else None)
-                if req is not None:
-                    yield req
+                yield from self._upsert_requests(ids, vectors, rest[0] if rest else None)
 
         gen = requests()
         first = next(gen, None)  # local errors in the first batch are raised right here
@@ -466,15 +495,18 @@ class CollectionOps:
                 raise InvalidArgument("val must be a pair (src, dst) of arrays")
             vs, vd = C.as_array(val[0], "val src"), C.as_array(val[1], "val dst")
             chunks += [("val", c) for c in _pair_chunks(vs, vd, None, limit)]
-        requests = []
-        for i, (where, (src, dst, wts)) in enumerate(chunks):
-            req = models_pb2.FitQueryMapRequest()
-            if i == 0:
-                req.collection.CopyFrom(self._ref)
-                req.field, req.version, req.kind, req.args_json = field, version, kind, args_json
-            C.to_pb_pair_rows(src, dst, wts, getattr(req, where))
-            requests.append(req)
-        res = yield Call("drift", "FitQueryMap", iter(requests), timeout)
+
+        def requests() -> Iterator[models_pb2.FitQueryMapRequest]:
+            # Built one at a time as gRPC sends them, so the pairs are not held twice (arrays and messages).
+            for i, (where, (src, dst, wts)) in enumerate(chunks):
+                req = models_pb2.FitQueryMapRequest()
+                if i == 0:
+                    req.collection.CopyFrom(self._ref)
+                    req.field, req.version, req.kind, req.args_json = field, version, kind, args_json
+                C.to_pb_pair_rows(src, dst, wts, getattr(req, where))
+                yield req
+
+        res = yield Call("drift", "FitQueryMap", requests(), timeout)
         return C.from_json(res.json)
 
 

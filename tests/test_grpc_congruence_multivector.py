@@ -216,14 +216,14 @@ def test_large_multivector_upsert_is_split_and_stays_atomic(pair, monkeypatch):
     different lengths) and is still committed as one transaction."""
     docs = [RNG.normal(size=(int(n), DIM)).astype(np.float32) for n in RNG.integers(1, 200, size=800)]
     parts = []
-    split = ops._split
+    make = ops.CollectionOps._upsert_requests
 
-    def counting(req, limit):
-        out = list(split(req, limit))
+    def counting(self, *args):
+        out = make(self, *args)
         parts.append([p.ByteSize() for p in out])
-        return iter(out)
+        return out
 
-    monkeypatch.setattr(ops, "_split", counting)
+    monkeypatch.setattr(ops.CollectionOps, "_upsert_requests", counting)
     for db in (pair.remote, pair.remote_async._target):
         monkeypatch.setattr(db, "max_message_bytes", 256 << 10)
 
