@@ -14,6 +14,7 @@ BENCHMARKS = {
     "filtered": "filtered search at every selectivity vs faiss IDSelector, hnswlib filter, chromadb, lancedb",
     "remote": "gRPC vs embedded: per-query overhead, streaming ingest, 8 vs 1 clients; milvus-lite side by side",
     "multivector": "SciFact token vectors: exhaustive MaxSim vs MUVERA FDE -> re-rank, FDE recall, token codecs",
+    "remote_features": "gRPC vs embedded for multi-vector search/ingest and streamed drift-map fits (SciFact)",
 }
 
 

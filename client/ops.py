@@ -4,8 +4,10 @@ Each operation is a generator: it validates and encodes locally, yields the gRPC
 replies, and returns the decoded result. remote.py drives the generators with blocking calls, aio.py with awaits,
 so both clients accept the same arguments, raise the same errors and return the same values by construction.
 
-Inputs are checked locally only where the wire cannot carry them (a negative id, a ragged array, a float k); those
-checks use the engine's own validators and messages. Everything else is validated by the engine on the server.
+Inputs are checked locally only where the wire cannot carry them (a negative id, a ragged array, a float k, a token
+set that is not a 2-D array); those checks use the engine's own validators and messages. Everything else is validated
+by the engine on the server. When one call holds several errors, the local check may report a different one of them
+than the engine would (single errors are reported identically).
 """
 
 from __future__ import annotations
