@@ -15,6 +15,7 @@ BENCHMARKS = {
     "remote": "gRPC vs embedded: per-query overhead, streaming ingest, 8 vs 1 clients; milvus-lite side by side",
     "multivector": "SciFact token vectors: exhaustive MaxSim vs MUVERA FDE -> re-rank, FDE recall, token codecs",
     "multivector_engine": "the same through Collection.search (tokens in LMDB, FDEs in vecdb's graph)",
+    "remote_features": "gRPC vs embedded for multi-vector search/ingest and streamed drift-map fits (SciFact)",
 }
 
 

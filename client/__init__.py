@@ -5,6 +5,8 @@
     docs = db.create_collection("docs", vectors={"emb": vecdb.Dense(384, "cosine")})
     docs.upsert([1, 2], vectors, [{"lang": "en"}, None])
     hits = docs.search("emb", query, k=10)                   # vecdb.Hits, exactly as embedded
+    # multi-vector fields: one (n_tokens, dim) array per point; model versions: docs.fit_query_map(...), then
+    # docs.search("emb", new_model_query, model_version="m2") -- the embedded API throughout
 
 Errors are the classes of vecdb.errors, rebuilt from the server's status. `await connect_async(...)` gives the same
 API as coroutines (AsyncRemoteDatabase / AsyncRemoteCollection).

@@ -13,17 +13,19 @@ import grpc
 
 from vecdb.errors import ResourceExhausted, VecDBError, error_for
 
-from .pb import admin_pb2_grpc, collections_pb2_grpc, points_pb2_grpc, search_pb2_grpc
+from .pb import admin_pb2_grpc, collections_pb2_grpc, models_pb2_grpc, points_pb2_grpc, search_pb2_grpc
 
 ERROR_CLASS_KEY = "vecdb-error-class"
-# Calls that are safe to repeat when the server was unreachable or answered UNAVAILABLE: reads, and upsert (same
-# ids, same values: the same end state and the same answer). Not delete/drop/delete_alias (a repeated call would
-# answer "nothing deleted"), not compact or create, not streams.
+# Calls that are safe to repeat when the server was unreachable or answered UNAVAILABLE: reads, and writes whose
+# repetition leaves the same end state and gives the same answer (upsert of the same points, setting an alias or a
+# model version, a seeded calibration). Not delete/drop/delete_alias/drop_query_map (a repeated call would answer
+# "nothing deleted"), not compact or create, not streams.
 IDEMPOTENT = {
-    "vecdb.v1.Collections": ["Get", "Has", "List", "ListAliases", "Info", "SetAlias"],
+    "vecdb.v1.Collections": ["Get", "Has", "List", "ListAliases", "Info", "SetAlias", "Calibrate"],
     "vecdb.v1.Points": ["Upsert", "Get", "Scroll", "Count"],
     "vecdb.v1.Search": ["Search"],
     "vecdb.v1.Admin": ["ServerInfo", "Stats"],
+    "vecdb.v1.Drift": ["SetModelVersion", "ModelVersions"],
 }
 
 
@@ -103,6 +105,7 @@ class _StubSet:
         self.points = points_pb2_grpc.PointsStub(channel)
         self.search = search_pb2_grpc.SearchStub(channel)
         self.admin = admin_pb2_grpc.AdminStub(channel)
+        self.drift = models_pb2_grpc.DriftStub(channel)
         self.health = health_pb2_grpc.HealthStub(channel)
         self.metadata = (("authorization", f"Bearer {token}"),) if token else None
         self.timeout = timeout

@@ -5,8 +5,11 @@ The client and the server both use this module, so a value crosses the wire in e
   bytes; nothing is copied until the engine writes or normalises;
 - ids: packed uint64 bytes when every id is an integer, else one PointId each;
 - payloads and open-ended reports: compact UTF-8 JSON (exact integers, int vs float kept; see types.proto);
+- multi-vector token sets: one RaggedTensor per field (flat [sum(n_tokens), dim] values + per-item lengths);
 - schemas, parameters and filters: typed messages built from the engine's own dataclasses, so the engine validates
-  what arrives exactly as it validates embedded calls.
+  what arrives exactly as it validates embedded calls;
+- engine results with a fixed shape (calibration, model versions, compression report rows): typed messages, with
+  JSON only for their open-ended parts (fit reports).
 Malformed messages raise vecdb.errors.InvalidArgument with a message naming the problem.
 """
 
@@ -27,7 +30,7 @@ from vecdb.payload import datetime_to_micros
 from vecdb.results import Hits, Point
 from vecdb.schema import CollectionSchema
 
-from .pb import points_pb2, search_pb2, types_pb2
+from .pb import collections_pb2, models_pb2, points_pb2, search_pb2, types_pb2
 
 _DTYPES = {
     types_pb2.FLOAT32: np.dtype("<f4"),
@@ -35,6 +38,7 @@ _DTYPES = {
     types_pb2.UINT64: np.dtype("<u8"),
     types_pb2.INT8: np.dtype("i1"),
     types_pb2.FLOAT16: np.dtype("<f2"),
+    types_pb2.FLOAT64: np.dtype("<f8"),
 }
 _PB_DTYPE = {v.str.lstrip("<|"): k for k, v in _DTYPES.items()}
 _INT64 = (-(2**63), 2**63 - 1)
@@ -83,19 +87,53 @@ def from_pb_tensor(t: types_pb2.Tensor, what: str = "tensor") -> np.ndarray:
     return np.frombuffer(t.data, dtype=dtype).reshape(shape)
 
 
-def to_pb_field_vectors(vectors: object, out) -> None:
-    """Vectors of an upsert (a dict field -> array, or a bare array) into a repeated FieldVectors."""
+def to_pb_ragged(items: Sequence[np.ndarray], out: types_pb2.RaggedTensor | None = None) -> types_pb2.RaggedTensor:
+    """Token sets (2-D arrays of one width, any number of rows each) -> RaggedTensor (float32 values + lengths)."""
+    m = out if out is not None else types_pb2.RaggedTensor()
+    m.SetInParent()  # an empty batch stays visible (the server reports it with the engine's message)
+    mats = [np.ascontiguousarray(a, dtype="<f4") for a in items]
+    if any(a.ndim != 2 for a in mats) or len({a.shape[1] for a in mats}) > 1:
+        shapes = sorted({a.shape for a in mats})
+        raise InvalidArgument(f"token sets of one batch must be 2-D arrays of one width, got shapes {shapes}")
+    lengths = [a.shape[0] for a in mats]
+    m.values.dtype = types_pb2.FLOAT32
+    m.values.shape[:] = [sum(lengths), mats[0].shape[1] if mats else 0]
+    m.values.data = b"".join(a.data for a in mats)  # one copy, straight from the arrays into the message bytes
+    m.lengths[:] = lengths
+    return m
+
+
+def from_pb_ragged(m: types_pb2.RaggedTensor, what: str = "token sets") -> list[np.ndarray]:
+    """The items of a RaggedTensor: read-only [lengths[i], d] views of the message bytes."""
+    values = from_pb_tensor(m.values, what)
+    if values.ndim != 2:
+        raise InvalidArgument(f"{what}: ragged values must be a [tokens, dim] matrix, got shape {values.shape}")
+    ends = np.cumsum(np.asarray(m.lengths, dtype=np.int64))
+    total = int(ends[-1]) if ends.size else 0
+    if total != values.shape[0]:
+        raise InvalidArgument(f"{what}: lengths add up to {total} rows, values hold {values.shape[0]}")
+    starts = ends - np.asarray(m.lengths, dtype=np.int64)
+    return [values[a:b] for a, b in zip(starts.tolist(), ends.tolist())]
+
+
+def to_pb_field_vectors(vectors: object, out, multi: Sequence[str] = ()) -> None:
+    """Vectors of an upsert (a dict field -> array, or a bare array) into a repeated FieldVectors. Fields named in
+    `multi` hold token sets (a sequence of 2-D arrays, one per point) and go out as RaggedTensors."""
     if isinstance(vectors, Mapping):
         for name, arr in vectors.items():
             if not isinstance(name, str):
                 raise InvalidArgument(f"vector field names must be strings, got {name!r}")
-            to_pb_tensor(as_array(arr, f"vectors[{name!r}]"), out.add(field=name).dense)
+            if name in multi:
+                to_pb_ragged(list(arr), out.add(field=name).ragged)  # type: ignore[call-overload]
+            else:
+                to_pb_tensor(as_array(arr, f"vectors[{name!r}]"), out.add(field=name).dense)
     else:
         to_pb_tensor(as_array(vectors, "vectors"), out.add(field="").dense)
 
 
 def from_pb_field_vectors(items: Sequence[points_pb2.FieldVectors]) -> object:
-    """The inverse: a dict field -> array, or the bare array when the only entry has an empty field name."""
+    """The inverse: a dict field -> array (list of token-set arrays for a ragged entry), or the bare array when the
+    only entry has an empty field name."""
     if len(items) == 1 and not items[0].field:
         return _field_array(items[0], "vectors")
     out = {}
@@ -106,10 +144,13 @@ def from_pb_field_vectors(items: Sequence[points_pb2.FieldVectors]) -> object:
     return out
 
 
-def _field_array(fv: points_pb2.FieldVectors, what: str) -> np.ndarray:
-    if fv.WhichOneof("data") != "dense":
-        raise InvalidArgument(f"{what}: only dense vectors are supported by this server")
-    return from_pb_tensor(fv.dense, what)
+def _field_array(fv: points_pb2.FieldVectors, what: str) -> np.ndarray | list[np.ndarray]:
+    kind = fv.WhichOneof("data")
+    if kind == "dense":
+        return from_pb_tensor(fv.dense, what)
+    if kind == "ragged":
+        return from_pb_ragged(fv.ragged, what)
+    raise InvalidArgument(f"{what}: no vectors set (dense or ragged)")
 
 
 # ---------------------------------------------------------------------------------------------------- ids
@@ -247,45 +288,145 @@ def _spec_from_pb(m) -> dict[str, Any]:
     return {"kind": m.kind, **_json_object(m.params_json, f"{m.kind} parameters")}
 
 
+def _put(out: Any, name: str, value: Any, what: str) -> None:
+    """Set a scalar field; a value its type cannot hold (a seed above 2**64, a string for a number) is an
+    InvalidArgument naming it, not a protobuf error."""
+    try:
+        setattr(out, name, value)
+    except (TypeError, ValueError) as e:
+        raise InvalidArgument(f"{what}: {name}={value!r} cannot be sent ({e})") from None
+
+
+def _index_to_field(d: dict[str, Any], out: types_pb2.IndexParams) -> None:
+    """The "index" entry of a field dict (absent: the engine's default; None: explicitly no index)."""
+    if "index" in d:
+        index = d.pop("index")
+        if index is None:
+            out.none.SetInParent()
+        else:
+            _index_to_pb(index, out)
+
+
+_TOKEN_COMPRESSION = ("nbits", "n_centroids", "train_tokens", "kmeans_iters", "seed")
+_FDE_SCALARS = ("k_sim", "reps", "fill_empty", "seed")
+
+
+def to_pb_token_compression(d: Mapping[str, Any], out: types_pb2.TokenCompression | None = None):
+    """A vecdb.multivector.TokenCompression dict (to_dict(), or a part of one) -> TokenCompression."""
+    m = out if out is not None else types_pb2.TokenCompression()
+    d = dict(d)
+    m.SetInParent()
+    _put(m, "kind", d.pop("kind", "none"), "token compression")
+    for name in _TOKEN_COMPRESSION:
+        if name in d:
+            _put(m, name, d.pop(name), "token compression")
+    if d:
+        raise InvalidArgument(f"token compression entries {sorted(d)} have no wire form")
+    return m
+
+
+def from_pb_token_compression(m: types_pb2.TokenCompression) -> dict[str, Any]:
+    return {"kind": m.kind or "none", **{n: getattr(m, n) for n in _TOKEN_COMPRESSION if m.HasField(n)}}
+
+
+def to_pb_fde(d: Mapping[str, Any], out: types_pb2.FDEParams | None = None) -> types_pb2.FDEParams:
+    """A vecdb.multivector.FDEParams dict (to_dict(), or a part of one) -> FDEParams."""
+    m = out if out is not None else types_pb2.FDEParams()
+    d = dict(d)
+    m.SetInParent()
+    if "d_proj" in d:
+        v = d.pop("d_proj")
+        if v is None:
+            m.no_d_proj = True
+        else:
+            _put(m, "d_proj", v, "FDE")
+    if d.get("final_dim", 0) is None:
+        d.pop("final_dim")  # None is the default: no final projection
+    for name in (*_FDE_SCALARS, "final_dim", "projection"):
+        if name in d:
+            _put(m, name, d.pop(name), "FDE")
+    if d:
+        raise InvalidArgument(f"FDE entries {sorted(d)} have no wire form")
+    return m
+
+
+def from_pb_fde(m: types_pb2.FDEParams) -> dict[str, Any]:
+    d: dict[str, Any] = {n: getattr(m, n) for n in ("k_sim", "reps") if m.HasField(n)}
+    if m.no_d_proj:
+        if m.HasField("d_proj"):
+            raise InvalidArgument("FDE parameters: set either d_proj or no_d_proj, not both")
+        d["d_proj"] = None
+    elif m.HasField("d_proj"):
+        d["d_proj"] = m.d_proj
+    for name in ("final_dim", "fill_empty", "seed"):
+        if m.HasField(name):
+            d[name] = getattr(m, name)
+    if m.projection:
+        d["projection"] = m.projection
+    return d
+
+
 def to_pb_vector_field(d: Mapping[str, Any], out: types_pb2.VectorField) -> None:
     """A vector field in its to_dict() form -> VectorField."""
     d = dict(d)
     kind = d.pop("kind", "dense")
-    if "compression" in d and d["compression"] is not None:
-        _spec_to_pb(d.pop("compression"), out.compression)
-    d.pop("compression", None)
+    compression = d.pop("compression", None)
     if kind == "dense":
         out.dense.dim, out.dense.metric = int(d.pop("dim")), str(d.pop("metric", "cosine"))
-        if "index" in d:  # None: explicitly no index (absent: the engine's default)
-            index = d.pop("index")
-            if index is None:
-                out.dense.index.none.SetInParent()
-            else:
-                _index_to_pb(index, out.dense.index)
+        _index_to_field(d, out.dense.index)
+        if compression is not None:
+            _spec_to_pb(compression, out.compression)
     elif kind == "multi_vector":
-        out.multi_vector.dim, out.multi_vector.metric = int(d.pop("dim")), str(d.pop("metric", "maxsim"))
-        out.multi_vector.params_json = to_json(d) if d else b""
-        d = {}
+        mv = out.multi_vector
+        mv.dim, mv.metric = int(d.pop("dim")), str(d.pop("metric", "maxsim"))
+        if "normalize" in d:
+            _put(mv, "normalize", d.pop("normalize"), "multi-vector field")
+        if isinstance(compression, str):  # the token compression: a TokenCompression dict or a kind name
+            compression = {"kind": compression}
+        if compression is not None:
+            to_pb_token_compression(compression, mv.compression)
+        if d.get("fde") is not None:
+            to_pb_fde(d.pop("fde"), mv.fde)
+        d.pop("fde", None)
+        _index_to_field(d, mv.index)
     elif kind == "binary":
         out.binary.bits, out.binary.metric = int(d.pop("bits")), str(d.pop("metric", "hamming"))
+        if compression is not None:
+            _spec_to_pb(compression, out.compression)
     else:
         raise InvalidArgument(f"vector field kind {kind!r} has no wire form")
     if d:
         raise InvalidArgument(f"{kind} field entries {sorted(d)} have no wire form")
 
 
+def _index_from_field(m: types_pb2.IndexParams, present: bool, d: dict[str, Any]) -> None:
+    if present:
+        index = _index_from_pb(m)
+        if index is not _DEFAULT_INDEX:
+            d["index"] = index
+
+
 def from_pb_vector_field(m: types_pb2.VectorField) -> dict[str, Any]:
     kind = m.WhichOneof("kind")
     if kind == "dense":
         d: dict[str, Any] = {"kind": "dense", "dim": m.dense.dim, "metric": m.dense.metric}
-        if m.dense.HasField("index"):
-            index = _index_from_pb(m.dense.index)
-            if index is not _DEFAULT_INDEX:
-                d["index"] = index
+        _index_from_field(m.dense.index, m.dense.HasField("index"), d)
     elif kind == "multi_vector":
         mv = m.multi_vector
-        extra = _json_object(mv.params_json, "multi-vector parameters")
-        d = {"kind": "multi_vector", "dim": mv.dim, "metric": mv.metric, **extra}
+        if m.HasField("compression"):
+            raise InvalidArgument(
+                "a multi-vector field takes its token compression in MultiVectorField.compression, "
+                "not VectorField.compression"
+            )
+        d = {"kind": "multi_vector", "dim": mv.dim, "metric": mv.metric or "maxsim"}
+        if mv.HasField("normalize"):
+            d["normalize"] = mv.normalize
+        if mv.HasField("compression"):
+            d["compression"] = from_pb_token_compression(mv.compression)
+        if mv.HasField("fde"):
+            d["fde"] = from_pb_fde(mv.fde)
+        _index_from_field(mv.index, mv.HasField("index"), d)
+        return d
     elif kind == "binary":
         d = {"kind": "binary", "bits": m.binary.bits, "metric": m.binary.metric}
     else:
@@ -320,18 +461,24 @@ def from_pb_schema(m: types_pb2.CollectionSchema) -> CollectionSchema:
 
 
 # ---------------------------------------------------------------------------------------------------- search
+_OPTIONAL_PARAMS = ("ef", "candidates", "recall_target", "reduce_tau")
+
+
 def to_pb_search_params(p: SearchParams, out: types_pb2.SearchParams | None = None) -> types_pb2.SearchParams:
     if not isinstance(p, SearchParams):
-        raise InvalidArgument(f"params must be a vecdb.params.SearchParams, got {type(p).__name__}")
+        raise InvalidArgument(f"params must be SearchParams(...), got {type(p).__name__}")  # the engine's words
     m = out if out is not None else types_pb2.SearchParams()
-    if p.ef is not None:
-        m.ef = p.ef
+    m.SetInParent()
+    for name in _OPTIONAL_PARAMS:
+        v = getattr(p, name)
+        if v is not None:
+            setattr(m, name, v)
     m.exact = p.exact
     return m
 
 
 def from_pb_search_params(m: types_pb2.SearchParams) -> SearchParams:
-    return SearchParams(ef=m.ef if m.HasField("ef") else None, exact=m.exact)
+    return SearchParams(exact=m.exact, **{n: getattr(m, n) for n in _OPTIONAL_PARAMS if m.HasField(n)})
 
 
 def to_pb_value(v: Any, out: types_pb2.Value | None = None) -> types_pb2.Value:
@@ -469,8 +616,12 @@ def to_pb_points(
     if with_payload:
         m.payloads.extend(to_pb_payload(p.payload) for p in points)
     if with_vectors and points:
-        for name in points[0].vectors:
-            to_pb_tensor(np.stack([p.vectors[name] for p in points]), m.vectors.add(field=name).dense)
+        for name, first in points[0].vectors.items():
+            rows = [p.vectors[name] for p in points]
+            if np.ndim(first) == 2:  # a multi-vector field: one token matrix per point
+                to_pb_ragged(rows, m.vectors.add(field=name).ragged)
+            else:
+                to_pb_tensor(np.stack(rows), m.vectors.add(field=name).dense)
     return m
 
 
@@ -481,7 +632,10 @@ def from_pb_points(m: points_pb2.PointsResponse) -> list[Point]:
         raise InvalidArgument(f"{len(pays)} payloads for {len(ids)} points")
     vecs = {fv.field: _field_array(fv, f"vectors[{fv.field!r}]") for fv in m.vectors if fv.field}
     for name, arr in vecs.items():
-        if arr.ndim != 2 or arr.shape[0] != len(ids):
+        if isinstance(arr, list):
+            if len(arr) != len(ids):
+                raise InvalidArgument(f"vectors[{name!r}] holds {len(arr)} token sets for {len(ids)} points")
+        elif arr.ndim != 2 or arr.shape[0] != len(ids):
             raise InvalidArgument(f"vectors[{name!r}] has shape {arr.shape} for {len(ids)} points")
     return [
         Point(pid, pay, {name: arr[j] for name, arr in vecs.items()} if m.with_vectors else None)
@@ -521,3 +675,149 @@ def from_pb_hits(m: search_pb2.SearchResponse, with_payload: bool) -> Hits | lis
             raise InvalidArgument(f"a single-query answer holds {len(out)} results")
         return out[0]
     return out
+
+
+# ---------------------------------------------------------------------------------------------------- calibration
+def to_pb_calibration(
+    d: Mapping[str, Any], out: collections_pb2.CalibrateResponse | None = None
+) -> collections_pb2.CalibrateResponse:
+    """Collection.calibrate()'s dict -> CalibrateResponse."""
+    m = out if out is not None else collections_pb2.CalibrateResponse()
+    m.k, m.queries = int(d["k"]), int(d["queries"])
+    if d.get("default_candidates") is not None:
+        m.default_candidates = int(d["default_candidates"])
+    for recall, n in d["candidates_for"].items():
+        m.candidates_for.add(recall=float(recall), candidates=int(n))
+    return m
+
+
+def from_pb_calibration(m: collections_pb2.CalibrateResponse) -> dict[str, Any]:
+    return {
+        "k": m.k,
+        "queries": m.queries,
+        "default_candidates": m.default_candidates if m.HasField("default_candidates") else None,
+        "candidates_for": {rc.recall: rc.candidates for rc in m.candidates_for},
+    }
+
+
+# ---------------------------------------------------------------------------------------------------- model versions
+def to_pb_model_versions(
+    d: Mapping[str, Any], out: models_pb2.ModelVersionsResponse | None = None
+) -> models_pb2.ModelVersionsResponse:
+    """Collection.model_versions()'s dict -> ModelVersionsResponse."""
+    m = out if out is not None else models_pb2.ModelVersionsResponse()
+    if d.get("index_version") is not None:
+        m.index_version = d["index_version"]
+    for version, info in d["maps"].items():
+        extra = sorted(set(info) - {"kind", "d_src", "d_dst", "fit"})
+        if extra:
+            raise InvalidArgument(f"query map entries {extra} have no wire form")
+        m.maps.add(
+            version=version,
+            kind=info["kind"],
+            d_src=int(info["d_src"]),
+            d_dst=int(info["d_dst"]),
+            fit_json=to_json(info.get("fit") or {}),
+        )
+    return m
+
+
+def from_pb_model_versions(m: models_pb2.ModelVersionsResponse) -> dict[str, Any]:
+    maps = {}
+    for q in m.maps:
+        if q.version in maps:
+            raise InvalidArgument(f"model version {q.version!r} is listed twice")
+        fit = from_json(q.fit_json, "fit report") if q.fit_json else {}
+        maps[q.version] = {"kind": q.kind, "d_src": q.d_src, "d_dst": q.d_dst, "fit": fit}
+    return {"index_version": m.index_version if m.HasField("index_version") else None, "maps": maps}
+
+
+def to_pb_pair_rows(
+    src: np.ndarray | None, dst: np.ndarray | None, weights: np.ndarray | None, out: models_pb2.PairRows
+) -> models_pb2.PairRows:
+    """Rows of paired embeddings (src/dst float32, weights float64; None: not sent)."""
+    out.SetInParent()
+    if src is not None:
+        to_pb_tensor(np.asarray(src, np.float32), out.src)
+    if dst is not None:
+        to_pb_tensor(np.asarray(dst, np.float32), out.dst)
+    if weights is not None:
+        to_pb_tensor(np.asarray(weights, np.float64), out.weights)
+    return out
+
+
+class PairRowsBuilder:
+    """Reassembles the PairRows of a FitQueryMap stream: each array's parts appended in order. One part is passed
+    on exactly as it arrived (its shape intact, so the engine reports a malformed array in its own words)."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.parts: dict[str, list[np.ndarray]] = {"src": [], "dst": [], "weights": []}
+        self.given = False
+
+    def add(self, m: models_pb2.PairRows) -> None:
+        self.given = True
+        for name, parts in self.parts.items():
+            if m.HasField(name):
+                parts.append(from_pb_tensor(getattr(m, name), f"{self.what} {name}"))
+
+    def array(self, name: str) -> np.ndarray | None:
+        parts = self.parts[name]
+        if not parts:
+            return None
+        if len(parts) == 1:
+            return parts[0]
+        try:
+            return np.concatenate(parts)
+        except ValueError as e:
+            raise InvalidArgument(f"the parts of {self.what} {name} do not fit together: {e}") from None
+
+
+# ---------------------------------------------------------------------------------------------------- compression
+def to_pb_compression_spec(
+    d: Mapping[str, Any], out: types_pb2.CompressionSpec | None = None
+) -> types_pb2.CompressionSpec:
+    """A vecdb.compression CompressionSpec in its to_dict() form ({"kind", **parameters}) -> CompressionSpec."""
+    m = out if out is not None else types_pb2.CompressionSpec()
+    if not isinstance(d, Mapping) or not isinstance(d.get("kind"), str):
+        raise InvalidArgument(f"a compression spec needs a 'kind', got {d!r}")
+    _spec_to_pb(d, m)
+    return m
+
+
+def from_pb_compression_spec(m: types_pb2.CompressionSpec) -> dict[str, Any]:
+    """The spec's to_dict() form (CompressionSpec.from_dict validates it on the engine side)."""
+    return _spec_from_pb(m)
+
+
+_ROW_NUMBERS = ("bytes_per_vector", "compression", "recall", "qps", "fit_seconds")
+_ROW_OPTIONAL = ("recall_rescored", "oversampling", "target_reached", "qps_rescored")
+_ROW_ORDER = ("codec", "spec", "bytes_per_vector", "compression", "recall", "recall_rescored", "oversampling",
+              "target_reached", "qps", "qps_rescored", "fit_seconds", "k")  # fmt: skip
+
+
+def to_pb_report_row(
+    d: Mapping[str, Any], out: models_pb2.CompressionReportRow | None = None
+) -> models_pb2.CompressionReportRow:
+    """One row of compression_report (vecdb.compression ReportRow.to_dict()) -> CompressionReportRow."""
+    m = out if out is not None else models_pb2.CompressionReportRow()
+    extra = sorted(set(d) - {"codec", "spec", "k", *_ROW_NUMBERS, *_ROW_OPTIONAL})
+    if extra:
+        raise InvalidArgument(f"compression report entries {extra} have no wire form")
+    m.codec, m.k = str(d["codec"]), int(d["k"])
+    if d.get("spec") is not None:
+        to_pb_compression_spec(d["spec"], m.spec)
+    for name in _ROW_NUMBERS:
+        setattr(m, name, float(d[name]))
+    for name in _ROW_OPTIONAL:
+        if d.get(name) is not None:
+            setattr(m, name, d[name])
+    return m
+
+
+def from_pb_report_row(m: models_pb2.CompressionReportRow) -> dict[str, Any]:
+    d: dict[str, Any] = {"codec": m.codec, "spec": from_pb_compression_spec(m.spec) if m.HasField("spec") else None}
+    d.update({name: getattr(m, name) for name in _ROW_NUMBERS})
+    d.update({name: getattr(m, name) if m.HasField(name) else None for name in _ROW_OPTIONAL})
+    d["k"] = m.k
+    return {name: d[name] for name in _ROW_ORDER}  # ReportRow's field order

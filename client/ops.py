@@ -4,8 +4,10 @@ Each operation is a generator: it validates and encodes locally, yields the gRPC
 replies, and returns the decoded result. remote.py drives the generators with blocking calls, aio.py with awaits,
 so both clients accept the same arguments, raise the same errors and return the same values by construction.
 
-Inputs are checked locally only where the wire cannot carry them (a negative id, a ragged array, a float k); those
-checks use the engine's own validators and messages. Everything else is validated by the engine on the server.
+Inputs are checked locally only where the wire cannot carry them (a negative id, a ragged array, a float k, a token
+set that is not a 2-D array); those checks use the engine's own validators and messages. Everything else is validated
+by the engine on the server. When one call holds several errors, the local check may report a different one of them
+than the engine would (single errors are reported identically).
 """
 
 from __future__ import annotations
@@ -18,16 +20,21 @@ from typing import Any
 import numpy as np
 
 from vecdb import payload as payload_codec
+from vecdb.drift import DriftMapSpec
+from vecdb.drift.registry import check_version
 from vecdb.errors import AlreadyExists, InvalidArgument
 from vecdb.ids import MAX_ID, PointId, as_id_list, encode_id
+from vecdb.multivector.field import MultiVectorField
 from vecdb.results import Hits, Point, ScrollPage
-from vecdb.schema import CollectionSchema, check_collection_name
+from vecdb.schema import CollectionSchema, MultiVector, check_collection_name
 
 from . import convert as C
-from .pb import admin_pb2, collections_pb2, points_pb2, search_pb2, types_pb2
+from .pb import admin_pb2, collections_pb2, models_pb2, points_pb2, search_pb2, types_pb2
 
 # A request estimated above (server limit - this) is sent as an atomic stream of parts (one transaction).
 PART_HEADROOM = 64 << 10
+# Keyword arguments of fit_query_map that are fit options, not map parameters (vecdb.drift.fit_map).
+FIT_OPTIONS = frozenset({"holdout", "seed", "refit"})
 
 
 @dataclass
@@ -80,20 +87,120 @@ class _GuardedRequests:
             self.error = e
 
 
-def _split(req: points_pb2.UpsertRequest, limit: int) -> Iterator[points_pb2.UpsertRequest]:
-    """An upsert request cut by rows into parts of about `limit` bytes each."""
-    ids = C.from_pb_ids(req.ids, as_array=True)
-    n = len(ids)
-    step = max(1, limit // max(1, req.ByteSize() // max(n, 1)))
-    fields = [(fv.field, C.from_pb_tensor(fv.dense, "vectors")) for fv in req.vectors]
-    for s in range(0, n, step):
-        part = points_pb2.UpsertRequest(collection=req.collection)
-        C.to_pb_ids(ids[s : s + step], part.ids)
-        for name, arr in fields:
-            C.to_pb_tensor(arr[s : s + step] if arr.ndim == 2 else arr, part.vectors.add(field=name).dense)
-        if req.payloads:
-            part.payloads.extend(req.payloads[s : s + step])
-        yield part
+# One field's vectors of an upsert, converted for the wire: a dense array, or token sets (multi-vector fields).
+FieldData = tuple[str, "np.ndarray | list[np.ndarray]"]
+
+
+def _point_bytes(fields: list[FieldData], payloads: list[bytes] | None, n: int) -> np.ndarray | None:
+    """Estimated bytes of each point of an upsert in a message (vectors, payload, id and framing); None when the
+    arrays do not pair one row per id (the request then goes whole: the server reports the mismatch)."""
+    cost = np.full(n, 16.0)
+    for _, data in fields:
+        if isinstance(data, list):
+            if len(data) != n:
+                return None
+            cost += [a.size * 4 + 8 for a in data]
+        elif data.ndim == 2 and data.shape[0] == n:
+            cost += data.shape[1] * data.itemsize
+        else:
+            return None
+    if payloads is not None:
+        cost += [len(p) + 4 for p in payloads]
+    return cost
+
+
+def _part_slices(cost: np.ndarray, limit: int) -> list[slice]:
+    """Consecutive points cut into parts of at most about `limit` bytes (at least one point each), sized point by
+    point so multi-vector documents of very different lengths still fit."""
+    ends = np.cumsum(cost)
+    out, start = [], 0
+    while start < len(cost):
+        base = ends[start - 1] if start else 0.0
+        stop = max(int(np.searchsorted(ends, base + limit, side="right")), start + 1)
+        out.append(slice(start, stop))
+        start = stop
+    return out
+
+
+def _write_fields(fields: list[FieldData], out: Any, rows: slice | None = None) -> None:
+    for name, data in fields:
+        fv = out.add(field=name)
+        if isinstance(data, list):
+            C.to_pb_ragged(data if rows is None else data[rows], fv.ragged)
+        else:
+            C.to_pb_tensor(data if rows is None else data[rows], fv.dense)
+
+
+def _float_matrix(x: object) -> np.ndarray | None:
+    """x as a 2-D float32 array, or None when it is not one (the engine's validation then says why)."""
+    if isinstance(x, np.ndarray) and x.dtype.kind not in "fiu":
+        return None
+    try:
+        arr = np.asarray(x, dtype=np.float32)
+    except (TypeError, ValueError):
+        return None
+    return arr if arr.ndim == 2 else None
+
+
+def token_sets(name: str, field: MultiVector, docs: object, n: int) -> list[np.ndarray]:
+    """The token sets of a multi-vector field in an upsert as 2-D float32 arrays of one width, which a RaggedTensor
+    carries. Input the wire cannot carry (not a list, a 1-D, ragged or non-numeric item, items of different widths)
+    is rejected here by the engine's own validation, so both transports fail with the same message."""
+    items = list(docs) if isinstance(docs, np.ndarray) and docs.ndim == 3 else docs
+    if isinstance(items, (list, tuple)):
+        mats = [_float_matrix(d) for d in items]
+        if all(m is not None for m in mats) and len({m.shape[1] for m in mats}) <= 1:  # type: ignore[union-attr]
+            return mats  # type: ignore[return-value]
+    MultiVectorField(0, 0, name, field).prepare(docs, n)  # raises the engine's error for this input
+    raise InvalidArgument(f"multi-vector field {name!r}: these token sets cannot be sent")  # pragma: no cover
+
+
+def query_sets(name: str, field: MultiVector, queries: object) -> tuple[list[np.ndarray], bool]:
+    """Multi-vector queries as token matrices for a RaggedTensor, and whether the call held a single one. A call
+    that is neither one matrix nor a list of them goes out as an empty list (the engine rejects it); an item the
+    wire cannot carry is rejected here by the engine's validation of the queries up to it, in the engine's order."""
+    single = isinstance(queries, np.ndarray) and queries.ndim == 2
+    qsets = [queries] if single else list(queries) if isinstance(queries, (list, tuple)) else []
+    mats: list[np.ndarray] = []
+    for i, q in enumerate(qsets):
+        m = _float_matrix(q)
+        if m is None or (mats and m.shape[1] != mats[0].shape[1]):
+            mvf = MultiVectorField(0, 0, name, field)
+            for earlier in qsets[: i + 1]:
+                mvf.prepare_query(earlier)  # raises the engine's error for the first bad query
+            raise InvalidArgument(f"query {i} for field {name!r} cannot be sent")  # pragma: no cover
+        mats.append(m)
+    return mats, single
+
+
+def _put_int(req: Any, name: str, v: object) -> None:
+    """An integer argument into a signed 64-bit field (a bad value in range reaches the engine's validation)."""
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not -(2**63) <= v < 2**63:
+        floor = " >= 1" if name == "k" else ""  # the engine's words for k
+        raise InvalidArgument(f"{name} must be an integer{floor}, got {v!r}")
+    setattr(req, name, int(v))
+
+
+def _pair_chunks(src: np.ndarray, dst: np.ndarray, weights: np.ndarray | None, limit: int) -> list[tuple]:
+    """Rows of (src, dst, weights) in slices of about `limit` bytes. Arrays that do not pair row by row travel
+    whole, so the engine sees them as given and reports the mismatch itself."""
+    n = src.shape[0] if src.ndim == 2 else -1
+    pairs_up = dst.ndim == 2 and dst.shape[0] == n and (weights is None or weights.shape == (n,))
+    if not pairs_up or n == 0:
+        return [(src, dst, weights)]
+    row = src[0].nbytes + dst[0].nbytes + (8 if weights is not None else 0)
+    step = max(1, limit // max(row, 1))
+    return [
+        (src[s : s + step], dst[s : s + step], None if weights is None else weights[s : s + step])
+        for s in range(0, n, step)
+    ]
+
+
+def _float64(x: object, what: str) -> np.ndarray:
+    try:
+        return np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise InvalidArgument(f"{what} must be numbers: {e}") from None
 
 
 class CollectionOps:
@@ -135,6 +242,18 @@ class CollectionOps:
             raise InvalidArgument(f"missing vectors for field(s) {sorted(missing)}: every point needs each field")
         return vectors
 
+    def _encode_vectors(self, vectors: object, n: int) -> list[FieldData]:
+        # In schema order, as the engine prepares them: the first field that cannot be converted is the one the
+        # engine would report.
+        given = self._vector_fields(vectors)
+        out: list[FieldData] = []
+        for name, f in self.schema.vectors.items():
+            if isinstance(f, MultiVector):
+                out.append((name, token_sets(name, f, given[name], n)))
+            else:
+                out.append((name, C.as_array(given[name], f"vectors[{name!r}]")))
+        return out
+
     def _encode_payloads(self, payloads: object, ids: object, n: int) -> list[bytes] | None:
         # The engine's own checks and encoding (vecdb.payload) with this handle's schema: a datetime or a numpy
         # scalar in a declared field becomes what the engine would store, and bad payloads fail alike.
@@ -151,35 +270,53 @@ class CollectionOps:
             out.append(payload_codec.encode(doc, where) if doc else b"")
         return out
 
-    def _upsert_request(self, ids: object, vectors: object, payloads: object) -> points_pb2.UpsertRequest | None:
-        req = points_pb2.UpsertRequest(collection=self._ref)
-        n = ids_to_pb(ids, req.ids)
+    def _upsert_requests(
+        self, ids: object, vectors: object, payloads: object, limit: int | None = None
+    ) -> list[points_pb2.UpsertRequest]:
+        """The messages of one upsert: one, or (above `limit` bytes) parts cut by points, written straight from
+        the arrays (no message is built twice). No message at all for no ids."""
+        head = points_pb2.UpsertRequest(collection=self._ref)
+        n = ids_to_pb(ids, head.ids)
         if n == 0:
-            return None
-        C.to_pb_field_vectors(self._vector_fields(vectors), req.vectors)
+            return []
+        fields = self._encode_vectors(vectors, n)
         pays = self._encode_payloads(payloads, ids, n)
-        if pays is not None:
-            req.payloads.extend(pays)
-        return req
+        cost = _point_bytes(fields, pays, n) if limit is not None else None
+        if cost is None or cost.sum() + head.ByteSize() <= limit:  # type: ignore[operator]
+            _write_fields(fields, head.vectors)
+            if pays is not None:
+                head.payloads.extend(pays)
+            return [head]
+        all_ids = C.from_pb_ids(head.ids, as_array=True)
+        parts = []
+        for rows in _part_slices(cost, limit):  # type: ignore[arg-type]
+            part = points_pb2.UpsertRequest(collection=self._ref)
+            C.to_pb_ids(all_ids[rows], part.ids)
+            _write_fields(fields, part.vectors, rows)
+            if pays is not None:
+                part.payloads.extend(pays[rows])
+            parts.append(part)
+        return parts
+
+    def _upsert_request(self, ids: object, vectors: object, payloads: object) -> points_pb2.UpsertRequest | None:
+        """The one message of an upsert, whatever its size (None for no ids)."""
+        out = self._upsert_requests(ids, vectors, payloads)
+        return out[0] if out else None
 
     def _upsert(self, ids: object, vectors: object, payloads: object = None) -> Op:
-        req = self._upsert_request(ids, vectors, payloads)
-        if req is None:
+        parts = self._upsert_requests(ids, vectors, payloads, self._database.max_message_bytes - PART_HEADROOM)
+        if not parts:
             return 0
-        limit = self._database.max_message_bytes - PART_HEADROOM
-        if req.ByteSize() <= limit:
-            return (yield Call("points", "Upsert", req)).upserted
-        parts = list(_split(req, limit))
-        parts[0].atomic = True
+        if len(parts) == 1:
+            return (yield Call("points", "Upsert", parts[0])).upserted
+        parts[0].atomic = True  # one logical upsert: committed together at the end of the stream
         return (yield Call("points", "UpsertStream", iter(parts))).upserted
 
     def _upsert_batches(self, batches: Iterable[tuple], timeout: float | None = None) -> Op:
         def requests() -> Iterator[points_pb2.UpsertRequest]:
             for batch in batches:
                 ids, vectors, *rest = batch
-                req = self._upsert_request(ids, vectors, rest[0] if rest else None)
-                if req is not None:
-                    yield req
+                yield from self._upsert_requests(ids, vectors, rest[0] if rest else None)
 
         gen = requests()
         first = next(gen, None)  # local errors in the first batch are raised right here
@@ -206,7 +343,9 @@ class CollectionOps:
 
         def rows(v: object, s: slice) -> object:
             if isinstance(v, Mapping):
-                return {k: np.asarray(a)[s] for k, a in v.items()}
+                return {k: rows(a, s) for k, a in v.items()}
+            if isinstance(v, (list, tuple)):  # a list of rows, or of token sets (multi-vector fields)
+                return v[s]
             return np.asarray(v)[s]
 
         for s in range(0, len(id_list), batch_size):
@@ -251,11 +390,18 @@ class CollectionOps:
         model_version: str | None,
         timeout: float | None,
     ) -> Op:
-        if not isinstance(field, str):
-            self.schema.field(field)  # the engine's "unknown vector field" error
-            raise InvalidArgument(f"vector field names are strings, got {field!r}")
+        if model_version is not None and not isinstance(model_version, str):
+            check_version(model_version)  # the engine's error (it checks the version first)
+        field = self._field_arg(field)
         req = search_pb2.SearchRequest(collection=self._ref, field=field, with_payload=bool(with_payload))
-        C.to_pb_tensor(C.as_array(queries, "query"), req.dense)
+        if params is not None:  # checked before the queries, as the engine does
+            C.to_pb_search_params(params, req.params)
+        f = self.schema.vectors.get(field)
+        if isinstance(f, MultiVector):
+            mats, req.multi_single = query_sets(field, f, queries)
+            C.to_pb_ragged(mats, req.multi)
+        else:
+            C.to_pb_tensor(C.as_array(queries, "query"), req.dense)
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
             raise InvalidArgument(f"k must be an integer, got {k!r}")
         if not -(2**63) <= k < 2**63:
@@ -263,12 +409,20 @@ class CollectionOps:
         req.k = int(k)
         if filter is not None:
             C.to_pb_filter(filter, req.filter)
-        if params is not None:
-            C.to_pb_search_params(params, req.params)
-        if model_version:
+        if model_version is not None:
             req.model_version = model_version
         res = yield Call("search", "Search", req, timeout)
         return C.from_pb_hits(res, bool(with_payload))
+
+    def _field_arg(self, field: object) -> str:
+        if not isinstance(field, str):
+            self.schema.field(field)  # type: ignore[arg-type] # the engine's "unknown vector field" error
+            raise InvalidArgument(f"vector field names are strings, got {field!r}")
+        return field
+
+    @staticmethod
+    def _version_arg(version: object) -> str:
+        return version if isinstance(version, str) else check_version(version)  # the engine's error
 
     # ------------------------------------------------------------------ maintenance
     def _compact(self) -> Op:
@@ -281,6 +435,81 @@ class CollectionOps:
             raise InvalidArgument(f"chunk must be a positive integer, got {chunk!r}")
         req = collections_pb2.BuildIndexRequest(collection=self._ref, field=field or "", chunk=chunk)
         return C.from_json((yield Call("collections", "BuildIndex", req)).json)
+
+    def _calibrate(
+        self,
+        field: str,
+        k: int,
+        recall_target: float | None,
+        n_pseudo: int,
+        pseudo_tokens: int,
+        seed: int,
+        timeout: float | None,
+    ) -> Op:
+        req = collections_pb2.CalibrateRequest(collection=self._ref, field=self._field_arg(field))
+        for name, v in (("k", k), ("n_pseudo", n_pseudo), ("pseudo_tokens", pseudo_tokens), ("seed", seed)):
+            _put_int(req, name, v)
+        if recall_target is None:
+            req.measure_only = True
+        elif isinstance(recall_target, bool) or not isinstance(recall_target, (int, float, np.integer, np.floating)):
+            raise InvalidArgument(f"recall_target must be in (0, 1], got {recall_target!r}")  # the engine's words
+        else:
+            req.recall_target = float(recall_target)
+        return C.from_pb_calibration((yield Call("collections", "Calibrate", req, timeout)))
+
+    # ------------------------------------------------------------------ model versions (query drift)
+    def _set_model_version(self, field: str, version: str) -> Op:
+        field = self._field_arg(field)
+        req = models_pb2.SetModelVersionRequest(collection=self._ref, field=field, version=self._version_arg(version))
+        yield Call("drift", "SetModelVersion", req)
+
+    def _model_versions(self, field: str) -> Op:
+        req = models_pb2.ModelVersionsRequest(collection=self._ref, field=self._field_arg(field))
+        return C.from_pb_model_versions((yield Call("drift", "ModelVersions", req)))
+
+    def _drop_query_map(self, field: str, version: str) -> Op:
+        field = self._field_arg(field)
+        req = models_pb2.DropQueryMapRequest(collection=self._ref, field=field, version=self._version_arg(version))
+        return (yield Call("drift", "DropQueryMap", req)).dropped
+
+    def _fit_query_map(
+        self, field: str, version: str, new: object, old: object, kind: object, fit_args: dict, timeout: float | None
+    ) -> Op:
+        field, version = self._field_arg(field), self._version_arg(version)
+        args = dict(fit_args)
+        args.pop("progress", None)  # training runs on the server, which draws no progress bars
+        val, weights = args.pop("val", None), args.pop("weights", None)
+        if isinstance(kind, DriftMapSpec):
+            if set(args) - FIT_OPTIONS:
+                raise InvalidArgument("pass parameters either in the DriftMapSpec or as keyword arguments, not both")
+            kind, args = kind.kind, {**args, **kind.params}
+        elif not isinstance(kind, str):
+            raise InvalidArgument(f"kind must be a map kind name or a DriftMapSpec, got {type(kind).__name__}")
+        try:
+            args_json = C.to_json(args) if args else b""
+        except (TypeError, ValueError) as e:
+            raise InvalidArgument(f"fit arguments cannot be sent as JSON: {e}") from None
+        limit = self._database.max_message_bytes - PART_HEADROOM
+        w = None if weights is None else _float64(weights, "weights")
+        chunks = [("pairs", c) for c in _pair_chunks(C.as_array(new, "new"), C.as_array(old, "old"), w, limit)]
+        if val is not None:
+            if not isinstance(val, (list, tuple)) or len(val) != 2:
+                raise InvalidArgument("val must be a pair (src, dst) of arrays")
+            vs, vd = C.as_array(val[0], "val src"), C.as_array(val[1], "val dst")
+            chunks += [("val", c) for c in _pair_chunks(vs, vd, None, limit)]
+
+        def requests() -> Iterator[models_pb2.FitQueryMapRequest]:
+            # Built one at a time as gRPC sends them, so the pairs are not held twice (arrays and messages).
+            for i, (where, (src, dst, wts)) in enumerate(chunks):
+                req = models_pb2.FitQueryMapRequest()
+                if i == 0:
+                    req.collection.CopyFrom(self._ref)
+                    req.field, req.version, req.kind, req.args_json = field, version, kind, args_json
+                C.to_pb_pair_rows(src, dst, wts, getattr(req, where))
+                yield req
+
+        res = yield Call("drift", "FitQueryMap", requests(), timeout)
+        return C.from_json(res.json)
 
 
 class DatabaseOps:

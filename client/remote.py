@@ -103,6 +103,53 @@ class RemoteCollection(CollectionOps):
         transactions of `chunk` rows. Returns the number of rows indexed (progress is shown there, not here)."""
         return self._run(self._build_index(field, chunk))
 
+    def calibrate(
+        self,
+        field: str,
+        *,
+        k: int = 10,
+        recall_target: float | None = 0.9,
+        n_pseudo: int = 64,
+        pseudo_tokens: int = 32,
+        seed: int = 0,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """Measure how many FDE candidates the multi-vector `field` needs (on the server): pseudo-queries cut from
+        random documents are answered exactly, and the FDE ranks of their answers give recall@k per candidate
+        count. With recall_target, the count reaching it becomes the field's default. Returns the counts for a
+        few recall levels: {"k", "queries", "default_candidates", "candidates_for": {recall: candidates}}."""
+        return self._run(self._calibrate(field, k, recall_target, n_pseudo, pseudo_tokens, seed, timeout))
+
+    def set_model_version(self, field: str, version: str) -> None:
+        """Record which embedding model version the vectors of the dense `field` come from (its index version)."""
+        return self._run(self._set_model_version(field, version))
+
+    def model_versions(self, field: str) -> dict[str, Any]:
+        """{"index_version": ..., "maps": {query version: {kind, d_src, d_dst, fit: held-out figures}}}."""
+        return self._run(self._model_versions(field))
+
+    def fit_query_map(
+        self,
+        field: str,
+        version: str,
+        new: object,
+        old: object,
+        *,
+        kind: object = "auto",
+        timeout: float | None = None,
+        **fit_args: Any,
+    ) -> dict[str, Any]:
+        """Fit a map from `version`'s embeddings (new, (n, d_src)) into the index space (old, (n, dim): the same
+        texts embedded by the index's model) on the server, evaluate it on held-out pairs, store it, and serve
+        queries of `version` through it. kind and fit_args as in the embedded call (holdout, seed, val, weights,
+        map parameters); pairs of any number travel in a stream of messages under the size limit. Training runs
+        on the server (no progress bars here; `progress` is ignored). Returns the fit figures."""
+        return self._run(self._fit_query_map(field, version, new, old, kind, fit_args, timeout))
+
+    def drop_query_map(self, field: str, version: str) -> bool:
+        """Delete the query map of `version` (queries of that version are refused again). False if it had none."""
+        return self._run(self._drop_query_map(field, version))
+
 
 class RemoteDatabase(DatabaseOps):
     """What vecdb_client.connect returns: the methods of vecdb.Database, on a server."""

@@ -16,21 +16,19 @@ from collections.abc import Callable, Iterable
 
 import grpc
 
-from vecdb.errors import DeadlineExceeded, InvalidArgument, Unauthenticated, VecDBError
+from vecdb.errors import DeadlineExceeded, InvalidArgument, Unauthenticated, Unimplemented, VecDBError
 
 ERROR_CLASS_KEY = "vecdb-error-class"
 log = logging.getLogger("vecdb_server")
 
-
-class Unimplemented(Exception):
-    """Raised by servicers for a call the engine behind this server cannot do (yet)."""
+# Servicers raise vecdb.errors.Unimplemented for a call the engine behind this server cannot do (yet): a VecDBError
+# like any other, so it travels as UNIMPLEMENTED with its class name and the client raises the same class.
+__all__ = ["ErrorInterceptor", "TokenAuthInterceptor", "Unimplemented", "abort_with"]
 
 
 def _status_of(e: BaseException) -> tuple[grpc.StatusCode, str, str | None]:
     if isinstance(e, VecDBError):
         return grpc.StatusCode[e.grpc_code], str(e), type(e).__name__
-    if isinstance(e, Unimplemented):
-        return grpc.StatusCode.UNIMPLEMENTED, str(e), None
     return grpc.StatusCode.INTERNAL, f"internal error ({type(e).__name__}: {e})", None
 
 
@@ -173,7 +171,7 @@ def _log(method: str, t0: float, e: BaseException | None) -> None:
     if e is None:
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s OK %.2f ms", method, ms)
-    elif isinstance(e, (VecDBError, Unimplemented)):
+    elif isinstance(e, VecDBError):
         log.info("%s %s %.2f ms: %s", method, _status_of(e)[0].name, ms, e)
     else:
         log.error("%s INTERNAL %.2f ms", method, ms, exc_info=e)

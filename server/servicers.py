@@ -28,6 +28,7 @@ from vecdb.errors import (
     NotFound,
     PermissionDenied,
     StorageFull,
+    Unimplemented,
 )
 from vecdb_client import convert as C
 from vecdb_client.pb import (
@@ -35,6 +36,8 @@ from vecdb_client.pb import (
     admin_pb2_grpc,
     collections_pb2,
     collections_pb2_grpc,
+    models_pb2,
+    models_pb2_grpc,
     points_pb2,
     points_pb2_grpc,
     search_pb2,
@@ -43,13 +46,16 @@ from vecdb_client.pb import (
 
 from . import limits
 from .config import ServerConfig
-from .interceptors import Unimplemented
 
 SERVER_VERSION = "0.1.0"
 SNAPSHOT_CHUNK = 1 << 20
 MIN_SNAPSHOT_CHUNK = 64 << 10
 # Optional keyword arguments of Collection.search that this server forwards when the engine accepts them.
 SEARCH_FEATURES = ("filter", "params", "model_version")
+# Capabilities reported when the engine's Collection has the method that provides them.
+METHOD_FEATURES = (("build_index", "build_index"), ("calibrate", "calibrate"), ("model_versions", "fit_query_map"))
+# Integer arguments of Collection.calibrate carried by CalibrateRequest (unset: the engine's defaults).
+CALIBRATE_INTS = ("k", "n_pseudo", "pseudo_tokens", "seed")
 
 
 def engine_features() -> list[str]:
@@ -58,8 +64,9 @@ def engine_features() -> list[str]:
 
     search = inspect.signature(Collection.search).parameters
     feats = [f for f in SEARCH_FEATURES if f in search]
-    if hasattr(Collection, "build_index"):
-        feats.append("build_index")
+    feats += [name for name, method in METHOD_FEATURES if hasattr(Collection, method)]
+    if hasattr(vecdb, "MultiVector"):
+        feats.append("multi_vector")
     return feats
 
 
@@ -133,6 +140,17 @@ class CollectionsServicer(_Base, collections_pb2_grpc.CollectionsServicer):
         if request.chunk and "chunk" in accepts:
             kwargs["chunk"] = int(request.chunk)
         return collections_pb2.JsonReport(json=C.to_json(build(request.field or None, **kwargs)))
+
+    def Calibrate(self, request, context):
+        col = self.col(request.collection)
+        kwargs: dict[str, Any] = {n: getattr(request, n) for n in CALIBRATE_INTS if request.HasField(n)}
+        if request.measure_only:
+            if request.HasField("recall_target"):
+                raise InvalidArgument("set either recall_target or measure_only, not both")
+            kwargs["recall_target"] = None
+        elif request.HasField("recall_target"):
+            kwargs["recall_target"] = request.recall_target
+        return C.to_pb_calibration(col.calibrate(request.field, **kwargs))
 
 
 def _payloads(raw: Any) -> list | None:
@@ -223,7 +241,7 @@ def _upsert_atomic(col, requests: Iterator[points_pb2.UpsertRequest]) -> int:
             names = list(parts[0])
             if any(list(p) != names for p in parts):
                 raise InvalidArgument("every part of an atomic upsert must carry the same vector fields")
-            vectors: Any = {name: np.concatenate([p[name] for p in parts]) for name in names}
+            vectors: Any = {name: _concat([p[name] for p in parts]) for name in names}
         elif all(isinstance(p, np.ndarray) for p in parts):
             vectors = np.concatenate(parts)
         else:
@@ -231,6 +249,15 @@ def _upsert_atomic(col, requests: Iterator[points_pb2.UpsertRequest]) -> int:
     except ValueError as e:
         raise InvalidArgument(f"the parts of an atomic upsert do not fit together: {e}") from None
     return col.upsert(all_ids, vectors, payloads if any_payload else None)
+
+
+def _concat(parts: list) -> Any:
+    """One field's vectors from the parts of an atomic upsert: arrays are stacked, token-set lists joined."""
+    if all(isinstance(p, list) for p in parts):
+        return [item for p in parts for item in p]
+    if any(isinstance(p, list) for p in parts):
+        raise InvalidArgument("every part of an atomic upsert must give a field's vectors in the same form")
+    return np.concatenate(parts)
 
 
 class SearchServicer(_Base, search_pb2_grpc.SearchServicer):
@@ -242,17 +269,23 @@ class SearchServicer(_Base, search_pb2_grpc.SearchServicer):
         limits.check_search(request, self.config)
         col = self.col(request.collection)
         which = request.WhichOneof("queries")
-        if which == "multi":
-            raise Unimplemented("multi-vector queries: this server's engine has no multi-vector fields yet")
         if which is None:
             raise InvalidArgument("no queries given")
-        queries = C.from_pb_tensor(request.dense, "query")
+        if which == "multi":
+            # A list of token matrices, or (multi_single) the one matrix an embedded caller passed bare.
+            queries: Any = C.from_pb_ragged(request.multi, "query")
+            if request.multi_single:
+                if len(queries) != 1:
+                    raise InvalidArgument(f"multi_single needs exactly one query, got {len(queries)}")
+                queries = queries[0]
+        else:
+            queries = C.from_pb_tensor(request.dense, "query")
         kwargs: dict[str, Any] = {}
         if request.HasField("filter"):
             kwargs["filter"] = C.from_pb_filter(request.filter)
         if request.HasField("params"):
             kwargs["params"] = C.from_pb_search_params(request.params)
-        if request.model_version:
+        if request.HasField("model_version"):
             kwargs["model_version"] = request.model_version
         missing = [k for k in kwargs if k not in self.features]
         if missing:
@@ -330,13 +363,19 @@ def os_error(e: OSError, what: str) -> vecdb.VecDBError:
 
 def add_all(server: grpc.Server, db: vecdb.Database, config: ServerConfig) -> list[str]:
     """Register every vecdb service on `server`; returns their full names (for health and reflection)."""
+    from .drift import DriftServicer  # imports this module
+
     collections_pb2_grpc.add_CollectionsServicer_to_server(CollectionsServicer(db, config), server)
     points_pb2_grpc.add_PointsServicer_to_server(PointsServicer(db, config), server)
     search_pb2_grpc.add_SearchServicer_to_server(SearchServicer(db, config), server)
     admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(db, config), server)
+    models_pb2_grpc.add_DriftServicer_to_server(DriftServicer(db, config), server)
+    # The Compression service (models.proto) is not registered until the engine serves per-field codecs: its calls
+    # answer UNIMPLEMENTED, which the client raises as vecdb.errors.Unimplemented.
     return [
         collections_pb2.DESCRIPTOR.services_by_name["Collections"].full_name,
         points_pb2.DESCRIPTOR.services_by_name["Points"].full_name,
         search_pb2.DESCRIPTOR.services_by_name["Search"].full_name,
         admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name,
+        models_pb2.DESCRIPTOR.services_by_name["Drift"].full_name,
     ]

@@ -130,6 +130,46 @@ class BuildIndexRequest(_message.Message):
     chunk: int
     def __init__(self, collection: _Optional[_Union[CollectionRef, _Mapping]] = ..., field: _Optional[str] = ..., chunk: _Optional[int] = ...) -> None: ...
 
+class CalibrateRequest(_message.Message):
+    __slots__ = ("collection", "field", "k", "recall_target", "measure_only", "n_pseudo", "pseudo_tokens", "seed")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    K_FIELD_NUMBER: _ClassVar[int]
+    RECALL_TARGET_FIELD_NUMBER: _ClassVar[int]
+    MEASURE_ONLY_FIELD_NUMBER: _ClassVar[int]
+    N_PSEUDO_FIELD_NUMBER: _ClassVar[int]
+    PSEUDO_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    collection: CollectionRef
+    field: str
+    k: int
+    recall_target: float
+    measure_only: bool
+    n_pseudo: int
+    pseudo_tokens: int
+    seed: int
+    def __init__(self, collection: _Optional[_Union[CollectionRef, _Mapping]] = ..., field: _Optional[str] = ..., k: _Optional[int] = ..., recall_target: _Optional[float] = ..., measure_only: _Optional[bool] = ..., n_pseudo: _Optional[int] = ..., pseudo_tokens: _Optional[int] = ..., seed: _Optional[int] = ...) -> None: ...
+
+class RecallCandidates(_message.Message):
+    __slots__ = ("recall", "candidates")
+    RECALL_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    recall: float
+    candidates: int
+    def __init__(self, recall: _Optional[float] = ..., candidates: _Optional[int] = ...) -> None: ...
+
+class CalibrateResponse(_message.Message):
+    __slots__ = ("k", "queries", "default_candidates", "candidates_for")
+    K_FIELD_NUMBER: _ClassVar[int]
+    QUERIES_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATES_FOR_FIELD_NUMBER: _ClassVar[int]
+    k: int
+    queries: int
+    default_candidates: int
+    candidates_for: _containers.RepeatedCompositeFieldContainer[RecallCandidates]
+    def __init__(self, k: _Optional[int] = ..., queries: _Optional[int] = ..., default_candidates: _Optional[int] = ..., candidates_for: _Optional[_Iterable[_Union[RecallCandidates, _Mapping]]] = ...) -> None: ...
+
 class JsonReport(_message.Message):
     __slots__ = ("json",)
     JSON_FIELD_NUMBER: _ClassVar[int]

@@ -90,6 +90,11 @@ class CollectionsStub:
                 request_serializer=vecdb_dot_v1_dot_collections__pb2.BuildIndexRequest.SerializeToString,
                 response_deserializer=vecdb_dot_v1_dot_collections__pb2.JsonReport.FromString,
                 _registered_method=True)
+        self.Calibrate = channel.unary_unary(
+                '/vecdb.v1.Collections/Calibrate',
+                request_serializer=vecdb_dot_v1_dot_collections__pb2.CalibrateRequest.SerializeToString,
+                response_deserializer=vecdb_dot_v1_dot_collections__pb2.CalibrateResponse.FromString,
+                _registered_method=True)
 
 
 class CollectionsServicer:
@@ -173,6 +178,16 @@ class CollectionsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Calibrate(self, request, context):
+        """Measure how many FDE candidates a multi-vector field needs for a recall level (the embedded
+        Collection.calibrate): pseudo-queries cut from random documents are answered exactly by MaxSim, and the FDE
+        ranks of those answers give recall@k as a function of the candidate count. With a recall target, the count
+        reaching it becomes the field's default candidate count. INVALID_ARGUMENT for a dense field.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CollectionsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -230,6 +245,11 @@ def add_CollectionsServicer_to_server(servicer, server):
                     servicer.BuildIndex,
                     request_deserializer=vecdb_dot_v1_dot_collections__pb2.BuildIndexRequest.FromString,
                     response_serializer=vecdb_dot_v1_dot_collections__pb2.JsonReport.SerializeToString,
+            ),
+            'Calibrate': grpc.unary_unary_rpc_method_handler(
+                    servicer.Calibrate,
+                    request_deserializer=vecdb_dot_v1_dot_collections__pb2.CalibrateRequest.FromString,
+                    response_serializer=vecdb_dot_v1_dot_collections__pb2.CalibrateResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -530,6 +550,33 @@ class Collections:
             '/vecdb.v1.Collections/BuildIndex',
             vecdb_dot_v1_dot_collections__pb2.BuildIndexRequest.SerializeToString,
             vecdb_dot_v1_dot_collections__pb2.JsonReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Calibrate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vecdb.v1.Collections/Calibrate',
+            vecdb_dot_v1_dot_collections__pb2.CalibrateRequest.SerializeToString,
+            vecdb_dot_v1_dot_collections__pb2.CalibrateResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -26,31 +26,41 @@ from . import collections_pb2 as vecdb_dot_v1_dot_collections__pb2
 from . import types_pb2 as vecdb_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15vecdb/v1/models.proto\x12\x08vecdb.v1\x1a\x1avecdb/v1/collections.proto\x1a\x14vecdb/v1/types.proto\"\x8a\x01\n\x15SetCompressionRequest\x12+\n\ncollection\x18\x01 \x01(\x0b\x32\x17.vecdb.v1.CollectionRef\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\'\n\x04spec\x18\x03 \x01(\x0b\x32\x19.vecdb.v1.CompressionSpec\x12\x0c\n\x04seed\x18\x04 \x01(\x04\"\xa0\x01\n\x18\x43ompressionReportRequest\x12+\n\ncollection\x18\x01 \x01(\x0b\x32\x17.vecdb.v1.CollectionRef\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12-\n\ncandidates\x18\x03 \x03(\x0b\x32\x19.vecdb.v1.CompressionSpec\x12\x0e\n\x06sample\x18\x04 \x01(\r\x12\t\n\x01k\x18\x05 \x01(\r\"7\n\x0c\x44riftMapSpec\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x13\n\x0bparams_json\x18\x02 \x01(\x0cJ\x04\x08\x03\x10 \"\x91\x01\n\x1bRegisterModelVersionRequest\x12+\n\ncollection\x18\x01 \x01(\x0b\x32\x17.vecdb.v1.CollectionRef\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x0b\n\x03\x64im\x18\x04 \x01(\r\x12\x18\n\x10is_index_version\x18\x05 \x01(\x08\"\x89\x02\n\x12\x46itQueryMapRequest\x12+\n\ncollection\x18\x01 \x01(\x0b\x32\x17.vecdb.v1.CollectionRef\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x16\n\x0esource_version\x18\x03 \x01(\t\x12\x16\n\x0etarget_version\x18\x04 \x01(\t\x12$\n\x04spec\x18\x05 \x01(\x0b\x32\x16.vecdb.v1.DriftMapSpec\x12 \n\x06source\x18\x06 \x01(\x0b\x32\x10.vecdb.v1.Tensor\x12 \n\x06target\x18\x07 \x01(\x0b\x32\x10.vecdb.v1.Tensor\x12\x0f\n\x07holdout\x18\x08 \x01(\x02\x12\x0c\n\x04seed\x18\t \x01(\x04\"V\n\x18ListModelVersionsRequest\x12+\n\ncollection\x18\x01 \x01(\x0b\x32\x17.vecdb.v1.CollectionRef\x12\r\n\x05\x66ield\x18\x02 \x01(\t\"h\n\x19\x44\x65leteModelVersionRequest\x12+\n\ncollection\x18\x01 \x01(\x0b\x32\x17.vecdb.v1.CollectionRef\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\"f\n\x17SetActiveVersionRequest\x12+\n\ncollection\x18\x01 \x01(\x0b\x32\x17.vecdb.v1.CollectionRef\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t2\xa5\x01\n\x0b\x43ompression\x12G\n\x0eSetCompression\x12\x1f.vecdb.v1.SetCompressionRequest\x1a\x14.vecdb.v1.JsonReport\x12M\n\x11\x43ompressionReport\x12\".vecdb.v1.CompressionReportRequest\x1a\x14.vecdb.v1.JsonReport2\x8c\x03\n\x05\x44rift\x12S\n\x14RegisterModelVersion\x12%.vecdb.v1.RegisterModelVersionRequest\x1a\x14.vecdb.v1.JsonReport\x12\x41\n\x0b\x46itQueryMap\x12\x1c.vecdb.v1.FitQueryMapRequest\x1a\x14.vecdb.v1.JsonReport\x12M\n\x11ListModelVersions\x12\".vecdb.v1.ListModelVersionsRequest\x1a\x14.vecdb.v1.JsonReport\x12O\n\x12\x44\x65leteModelVersion\x12#.vecdb.v1.DeleteModelVersionRequest\x1a\x14.vecdb.v1.JsonReport\x12K\n\x10SetActiveVersion\x12!.vecdb.v1.SetActiveVersionRequest\x1a\x14.vecdb.v1.JsonReportb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15vecdb/v1/models.proto\x12\x08vecdb.v1\x1a\x1avecdb/v1/collections.proto\x1a\x14vecdb/v1/types.proto\"e\n\x16SetModelVersionRequest\x12+\n\ncollection\x18\x01 \x01(\x0b\x32\x17.vecdb.v1.CollectionRef\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\"\x19\n\x17SetModelVersionResponse\"R\n\x14ModelVersionsRequest\x12+\n\ncollection\x18\x01 \x01(\x0b\x32\x17.vecdb.v1.CollectionRef\x12\r\n\x05\x66ield\x18\x02 \x01(\t\"]\n\x0cQueryMapInfo\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\r\n\x05\x64_src\x18\x03 \x01(\r\x12\r\n\x05\x64_dst\x18\x04 \x01(\r\x12\x10\n\x08\x66it_json\x18\x05 \x01(\x0c\"k\n\x15ModelVersionsResponse\x12\x1a\n\rindex_version\x18\x01 \x01(\tH\x00\x88\x01\x01\x12$\n\x04maps\x18\x02 \x03(\x0b\x32\x16.vecdb.v1.QueryMapInfoB\x10\n\x0e_index_version\"k\n\x08PairRows\x12\x1d\n\x03src\x18\x01 \x01(\x0b\x32\x10.vecdb.v1.Tensor\x12\x1d\n\x03\x64st\x18\x02 \x01(\x0b\x32\x10.vecdb.v1.Tensor\x12!\n\x07weights\x18\x03 \x01(\x0b\x32\x10.vecdb.v1.Tensor\"\xc6\x01\n\x12\x46itQueryMapRequest\x12+\n\ncollection\x18\x01 \x01(\x0b\x32\x17.vecdb.v1.CollectionRef\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\x11\n\targs_json\x18\x05 \x01(\x0c\x12!\n\x05pairs\x18\x06 \x01(\x0b\x32\x12.vecdb.v1.PairRows\x12\x1f\n\x03val\x18\x07 \x01(\x0b\x32\x12.vecdb.v1.PairRows\"b\n\x13\x44ropQueryMapRequest\x12+\n\ncollection\x18\x01 \x01(\x0b\x32\x17.vecdb.v1.CollectionRef\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\"\'\n\x14\x44ropQueryMapResponse\x12\x0f\n\x07\x64ropped\x18\x01 \x01(\x08\"|\n\x15SetCompressionRequest\x12+\n\ncollection\x18\x01 \x01(\x0b\x32\x17.vecdb.v1.CollectionRef\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12\'\n\x04spec\x18\x03 \x01(\x0b\x32\x19.vecdb.v1.CompressionSpec\"\x81\x02\n\x18\x43ompressionReportRequest\x12+\n\ncollection\x18\x01 \x01(\x0b\x32\x17.vecdb.v1.CollectionRef\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12)\n\x06\x63odecs\x18\x03 \x03(\x0b\x32\x19.vecdb.v1.CompressionSpec\x12\x13\n\x06sample\x18\x04 \x01(\x03H\x00\x88\x01\x01\x12\x0e\n\x01k\x18\x05 \x01(\x03H\x01\x88\x01\x01\x12\x1a\n\rrecall_target\x18\x06 \x01(\x01H\x02\x88\x01\x01\x12\x11\n\x04seed\x18\x07 \x01(\x03H\x03\x88\x01\x01\x42\t\n\x07_sampleB\x04\n\x02_kB\x10\n\x0e_recall_targetB\x07\n\x05_seed\"\xf4\x02\n\x14\x43ompressionReportRow\x12\r\n\x05\x63odec\x18\x01 \x01(\t\x12\'\n\x04spec\x18\x02 \x01(\x0b\x32\x19.vecdb.v1.CompressionSpec\x12\x18\n\x10\x62ytes_per_vector\x18\x03 \x01(\x01\x12\x13\n\x0b\x63ompression\x18\x04 \x01(\x01\x12\x0e\n\x06recall\x18\x05 \x01(\x01\x12\x1c\n\x0frecall_rescored\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x19\n\x0coversampling\x18\x07 \x01(\x01H\x01\x88\x01\x01\x12\x1b\n\x0etarget_reached\x18\x08 \x01(\x08H\x02\x88\x01\x01\x12\x0b\n\x03qps\x18\t \x01(\x01\x12\x19\n\x0cqps_rescored\x18\n \x01(\x01H\x03\x88\x01\x01\x12\x13\n\x0b\x66it_seconds\x18\x0b \x01(\x01\x12\t\n\x01k\x18\x0c \x01(\rB\x12\n\x10_recall_rescoredB\x0f\n\r_oversamplingB\x11\n\x0f_target_reachedB\x0f\n\r_qps_rescored\"I\n\x19\x43ompressionReportResponse\x12,\n\x04rows\x18\x01 \x03(\x0b\x32\x1e.vecdb.v1.CompressionReportRow2\xc5\x02\n\x05\x44rift\x12V\n\x0fSetModelVersion\x12 .vecdb.v1.SetModelVersionRequest\x1a!.vecdb.v1.SetModelVersionResponse\x12P\n\rModelVersions\x12\x1e.vecdb.v1.ModelVersionsRequest\x1a\x1f.vecdb.v1.ModelVersionsResponse\x12\x43\n\x0b\x46itQueryMap\x12\x1c.vecdb.v1.FitQueryMapRequest\x1a\x14.vecdb.v1.JsonReport(\x01\x12M\n\x0c\x44ropQueryMap\x12\x1d.vecdb.v1.DropQueryMapRequest\x1a\x1e.vecdb.v1.DropQueryMapResponse2\xb4\x01\n\x0b\x43ompression\x12G\n\x0eSetCompression\x12\x1f.vecdb.v1.SetCompressionRequest\x1a\x14.vecdb.v1.JsonReport\x12\\\n\x11\x43ompressionReport\x12\".vecdb.v1.CompressionReportRequest\x1a#.vecdb.v1.CompressionReportResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vecdb.v1.models_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SETCOMPRESSIONREQUEST']._serialized_start=86
-  _globals['_SETCOMPRESSIONREQUEST']._serialized_end=224
-  _globals['_COMPRESSIONREPORTREQUEST']._serialized_start=227
-  _globals['_COMPRESSIONREPORTREQUEST']._serialized_end=387
-  _globals['_DRIFTMAPSPEC']._serialized_start=389
-  _globals['_DRIFTMAPSPEC']._serialized_end=444
-  _globals['_REGISTERMODELVERSIONREQUEST']._serialized_start=447
-  _globals['_REGISTERMODELVERSIONREQUEST']._serialized_end=592
-  _globals['_FITQUERYMAPREQUEST']._serialized_start=595
-  _globals['_FITQUERYMAPREQUEST']._serialized_end=860
-  _globals['_LISTMODELVERSIONSREQUEST']._serialized_start=862
-  _globals['_LISTMODELVERSIONSREQUEST']._serialized_end=948
-  _globals['_DELETEMODELVERSIONREQUEST']._serialized_start=950
-  _globals['_DELETEMODELVERSIONREQUEST']._serialized_end=1054
-  _globals['_SETACTIVEVERSIONREQUEST']._serialized_start=1056
-  _globals['_SETACTIVEVERSIONREQUEST']._serialized_end=1158
-  _globals['_COMPRESSION']._serialized_start=1161
-  _globals['_COMPRESSION']._serialized_end=1326
-  _globals['_DRIFT']._serialized_start=1329
-  _globals['_DRIFT']._serialized_end=1725
+  _globals['_SETMODELVERSIONREQUEST']._serialized_start=85
+  _globals['_SETMODELVERSIONREQUEST']._serialized_end=186
+  _globals['_SETMODELVERSIONRESPONSE']._serialized_start=188
+  _globals['_SETMODELVERSIONRESPONSE']._serialized_end=213
+  _globals['_MODELVERSIONSREQUEST']._serialized_start=215
+  _globals['_MODELVERSIONSREQUEST']._serialized_end=297
+  _globals['_QUERYMAPINFO']._serialized_start=299
+  _globals['_QUERYMAPINFO']._serialized_end=392
+  _globals['_MODELVERSIONSRESPONSE']._serialized_start=394
+  _globals['_MODELVERSIONSRESPONSE']._serialized_end=501
+  _globals['_PAIRROWS']._serialized_start=503
+  _globals['_PAIRROWS']._serialized_end=610
+  _globals['_FITQUERYMAPREQUEST']._serialized_start=613
+  _globals['_FITQUERYMAPREQUEST']._serialized_end=811
+  _globals['_DROPQUERYMAPREQUEST']._serialized_start=813
+  _globals['_DROPQUERYMAPREQUEST']._serialized_end=911
+  _globals['_DROPQUERYMAPRESPONSE']._serialized_start=913
+  _globals['_DROPQUERYMAPRESPONSE']._serialized_end=952
+  _globals['_SETCOMPRESSIONREQUEST']._serialized_start=954
+  _globals['_SETCOMPRESSIONREQUEST']._serialized_end=1078
+  _globals['_COMPRESSIONREPORTREQUEST']._serialized_start=1081
+  _globals['_COMPRESSIONREPORTREQUEST']._serialized_end=1338
+  _globals['_COMPRESSIONREPORTROW']._serialized_start=1341
+  _globals['_COMPRESSIONREPORTROW']._serialized_end=1713
+  _globals['_COMPRESSIONREPORTRESPONSE']._serialized_start=1715
+  _globals['_COMPRESSIONREPORTRESPONSE']._serialized_end=1788
+  _globals['_DRIFT']._serialized_start=1791
+  _globals['_DRIFT']._serialized_end=2116
+  _globals['_COMPRESSION']._serialized_start=2119
+  _globals['_COMPRESSION']._serialized_end=2299
 # @@protoc_insertion_point(module_scope)

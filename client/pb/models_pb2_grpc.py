@@ -26,8 +26,237 @@ if _version_not_supported:
     )
 
 
+class DriftStub:
+    """------------------------------------------------------------------------------------------------------ drift
+
+    Embedding-model versions of a dense field and the query maps between them. A field records the version of the
+    model its vectors came from (the index version) and, for each other query version, a map fitted from paired
+    embeddings into the index space. Multi-vector fields answer INVALID_ARGUMENT.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.SetModelVersion = channel.unary_unary(
+                '/vecdb.v1.Drift/SetModelVersion',
+                request_serializer=vecdb_dot_v1_dot_models__pb2.SetModelVersionRequest.SerializeToString,
+                response_deserializer=vecdb_dot_v1_dot_models__pb2.SetModelVersionResponse.FromString,
+                _registered_method=True)
+        self.ModelVersions = channel.unary_unary(
+                '/vecdb.v1.Drift/ModelVersions',
+                request_serializer=vecdb_dot_v1_dot_models__pb2.ModelVersionsRequest.SerializeToString,
+                response_deserializer=vecdb_dot_v1_dot_models__pb2.ModelVersionsResponse.FromString,
+                _registered_method=True)
+        self.FitQueryMap = channel.stream_unary(
+                '/vecdb.v1.Drift/FitQueryMap',
+                request_serializer=vecdb_dot_v1_dot_models__pb2.FitQueryMapRequest.SerializeToString,
+                response_deserializer=vecdb_dot_v1_dot_collections__pb2.JsonReport.FromString,
+                _registered_method=True)
+        self.DropQueryMap = channel.unary_unary(
+                '/vecdb.v1.Drift/DropQueryMap',
+                request_serializer=vecdb_dot_v1_dot_models__pb2.DropQueryMapRequest.SerializeToString,
+                response_deserializer=vecdb_dot_v1_dot_models__pb2.DropQueryMapResponse.FromString,
+                _registered_method=True)
+
+
+class DriftServicer:
+    """------------------------------------------------------------------------------------------------------ drift
+
+    Embedding-model versions of a dense field and the query maps between them. A field records the version of the
+    model its vectors came from (the index version) and, for each other query version, a map fitted from paired
+    embeddings into the index space. Multi-vector fields answer INVALID_ARGUMENT.
+    """
+
+    def SetModelVersion(self, request, context):
+        """Record the model version the vectors of a field come from (the embedded Collection.set_model_version).
+        INVALID_ARGUMENT when that version has a query map (drop it first).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ModelVersions(self, request, context):
+        """The index version of a field and its query maps with their fit reports (Collection.model_versions).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FitQueryMap(self, request_iterator, context):
+        """Fit a map from `version`'s embeddings into the index space from pairs of embeddings of the same texts,
+        evaluate it on held-out pairs, store it, and serve queries of `version` through it from then on (the
+        embedded Collection.fit_query_map). A client stream, so fits on more pairs than one message can hold work:
+        the first message names the collection, field, version, kind and arguments; every message (the first
+        included) carries the next rows of the arrays, appended in order. Answers the fit report (JSON): version,
+        kind, d_src, d_dst, pairs, held-out cosine and recall@10, chosen hyper-parameters, fit time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DropQueryMap(self, request, context):
+        """Delete the query map of a version (Collection.drop_query_map); dropped=false when it had none.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_DriftServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'SetModelVersion': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetModelVersion,
+                    request_deserializer=vecdb_dot_v1_dot_models__pb2.SetModelVersionRequest.FromString,
+                    response_serializer=vecdb_dot_v1_dot_models__pb2.SetModelVersionResponse.SerializeToString,
+            ),
+            'ModelVersions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ModelVersions,
+                    request_deserializer=vecdb_dot_v1_dot_models__pb2.ModelVersionsRequest.FromString,
+                    response_serializer=vecdb_dot_v1_dot_models__pb2.ModelVersionsResponse.SerializeToString,
+            ),
+            'FitQueryMap': grpc.stream_unary_rpc_method_handler(
+                    servicer.FitQueryMap,
+                    request_deserializer=vecdb_dot_v1_dot_models__pb2.FitQueryMapRequest.FromString,
+                    response_serializer=vecdb_dot_v1_dot_collections__pb2.JsonReport.SerializeToString,
+            ),
+            'DropQueryMap': grpc.unary_unary_rpc_method_handler(
+                    servicer.DropQueryMap,
+                    request_deserializer=vecdb_dot_v1_dot_models__pb2.DropQueryMapRequest.FromString,
+                    response_serializer=vecdb_dot_v1_dot_models__pb2.DropQueryMapResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'vecdb.v1.Drift', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('vecdb.v1.Drift', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Drift:
+    """------------------------------------------------------------------------------------------------------ drift
+
+    Embedding-model versions of a dense field and the query maps between them. A field records the version of the
+    model its vectors came from (the index version) and, for each other query version, a map fitted from paired
+    embeddings into the index space. Multi-vector fields answer INVALID_ARGUMENT.
+    """
+
+    @staticmethod
+    def SetModelVersion(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vecdb.v1.Drift/SetModelVersion',
+            vecdb_dot_v1_dot_models__pb2.SetModelVersionRequest.SerializeToString,
+            vecdb_dot_v1_dot_models__pb2.SetModelVersionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ModelVersions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vecdb.v1.Drift/ModelVersions',
+            vecdb_dot_v1_dot_models__pb2.ModelVersionsRequest.SerializeToString,
+            vecdb_dot_v1_dot_models__pb2.ModelVersionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FitQueryMap(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/vecdb.v1.Drift/FitQueryMap',
+            vecdb_dot_v1_dot_models__pb2.FitQueryMapRequest.SerializeToString,
+            vecdb_dot_v1_dot_collections__pb2.JsonReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DropQueryMap(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vecdb.v1.Drift/DropQueryMap',
+            vecdb_dot_v1_dot_models__pb2.DropQueryMapRequest.SerializeToString,
+            vecdb_dot_v1_dot_models__pb2.DropQueryMapResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
 class CompressionStub:
-    """Per-field compression codecs: train, apply, and measure them.
+    """------------------------------------------------------------------------------------------------ compression
+
+    Per-field compression codecs of dense fields: set them, and measure what they cost and keep. Searches of a
+    compressed field score the codes first, then rescore an oversampled candidate list with the float vectors.
     """
 
     def __init__(self, channel):
@@ -44,23 +273,30 @@ class CompressionStub:
         self.CompressionReport = channel.unary_unary(
                 '/vecdb.v1.Compression/CompressionReport',
                 request_serializer=vecdb_dot_v1_dot_models__pb2.CompressionReportRequest.SerializeToString,
-                response_deserializer=vecdb_dot_v1_dot_collections__pb2.JsonReport.FromString,
+                response_deserializer=vecdb_dot_v1_dot_models__pb2.CompressionReportResponse.FromString,
                 _registered_method=True)
 
 
 class CompressionServicer:
-    """Per-field compression codecs: train, apply, and measure them.
+    """------------------------------------------------------------------------------------------------ compression
+
+    Per-field compression codecs of dense fields: set them, and measure what they cost and keep. Searches of a
+    compressed field score the codes first, then rescore an oversampled candidate list with the float vectors.
     """
 
     def SetCompression(self, request, context):
-        """Train the codec of a field on the collection's own vectors (seeded, deterministic) and start using it.
+        """Set the codec of a field (the embedded Collection.set_compression(field, spec)): the engine trains it on the
+        collection's own vectors (seeded, deterministic), encodes every vector, and searches through it from then on.
+        An unset spec removes the codec (the field is searched on its float vectors again). Answers the training
+        report (JSON: kind, bytes per vector, fit time...).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CompressionReport(self, request, context):
-        """For each candidate codec: bytes/vector, recall@k before/after rescoring on a held-out sample, and QPS.
+        """The measured price of candidate codecs on the field's own vectors (Collection.compression_report(field,
+        codecs, sample=, k=)): one row per codec, the exact float32 scan first, so the ratios are side by side.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -77,7 +313,7 @@ def add_CompressionServicer_to_server(servicer, server):
             'CompressionReport': grpc.unary_unary_rpc_method_handler(
                     servicer.CompressionReport,
                     request_deserializer=vecdb_dot_v1_dot_models__pb2.CompressionReportRequest.FromString,
-                    response_serializer=vecdb_dot_v1_dot_collections__pb2.JsonReport.SerializeToString,
+                    response_serializer=vecdb_dot_v1_dot_models__pb2.CompressionReportResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -88,7 +324,10 @@ def add_CompressionServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class Compression:
-    """Per-field compression codecs: train, apply, and measure them.
+    """------------------------------------------------------------------------------------------------ compression
+
+    Per-field compression codecs of dense fields: set them, and measure what they cost and keep. Searches of a
+    compressed field score the codes first, then rescore an oversampled candidate list with the float vectors.
     """
 
     @staticmethod
@@ -134,259 +373,7 @@ class Compression:
             target,
             '/vecdb.v1.Compression/CompressionReport',
             vecdb_dot_v1_dot_models__pb2.CompressionReportRequest.SerializeToString,
-            vecdb_dot_v1_dot_collections__pb2.JsonReport.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-
-class DriftStub:
-    """Embedding-model versions of a field and the query maps between them.
-    """
-
-    def __init__(self, channel):
-        """Constructor.
-
-        Args:
-            channel: A grpc.Channel.
-        """
-        self.RegisterModelVersion = channel.unary_unary(
-                '/vecdb.v1.Drift/RegisterModelVersion',
-                request_serializer=vecdb_dot_v1_dot_models__pb2.RegisterModelVersionRequest.SerializeToString,
-                response_deserializer=vecdb_dot_v1_dot_collections__pb2.JsonReport.FromString,
-                _registered_method=True)
-        self.FitQueryMap = channel.unary_unary(
-                '/vecdb.v1.Drift/FitQueryMap',
-                request_serializer=vecdb_dot_v1_dot_models__pb2.FitQueryMapRequest.SerializeToString,
-                response_deserializer=vecdb_dot_v1_dot_collections__pb2.JsonReport.FromString,
-                _registered_method=True)
-        self.ListModelVersions = channel.unary_unary(
-                '/vecdb.v1.Drift/ListModelVersions',
-                request_serializer=vecdb_dot_v1_dot_models__pb2.ListModelVersionsRequest.SerializeToString,
-                response_deserializer=vecdb_dot_v1_dot_collections__pb2.JsonReport.FromString,
-                _registered_method=True)
-        self.DeleteModelVersion = channel.unary_unary(
-                '/vecdb.v1.Drift/DeleteModelVersion',
-                request_serializer=vecdb_dot_v1_dot_models__pb2.DeleteModelVersionRequest.SerializeToString,
-                response_deserializer=vecdb_dot_v1_dot_collections__pb2.JsonReport.FromString,
-                _registered_method=True)
-        self.SetActiveVersion = channel.unary_unary(
-                '/vecdb.v1.Drift/SetActiveVersion',
-                request_serializer=vecdb_dot_v1_dot_models__pb2.SetActiveVersionRequest.SerializeToString,
-                response_deserializer=vecdb_dot_v1_dot_collections__pb2.JsonReport.FromString,
-                _registered_method=True)
-
-
-class DriftServicer:
-    """Embedding-model versions of a field and the query maps between them.
-    """
-
-    def RegisterModelVersion(self, request, context):
-        """Register a model version of a field (the index version, or a query version to be mapped into it).
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def FitQueryMap(self, request, context):
-        """Fit a query map from paired embeddings of the same texts under both versions; answers the fit metadata
-        (pairs, held-out cosine to target, held-out recall@10, seed, fit time).
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def ListModelVersions(self, request, context):
-        """The versions of a field and their maps' fit metadata.
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def DeleteModelVersion(self, request, context):
-        """Missing associated documentation comment in .proto file."""
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-    def SetActiveVersion(self, request, context):
-        """Atomically make `version` the index version of the field (after re-embedding the corpus).
-        """
-        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
-        context.set_details('Method not implemented!')
-        raise NotImplementedError('Method not implemented!')
-
-
-def add_DriftServicer_to_server(servicer, server):
-    rpc_method_handlers = {
-            'RegisterModelVersion': grpc.unary_unary_rpc_method_handler(
-                    servicer.RegisterModelVersion,
-                    request_deserializer=vecdb_dot_v1_dot_models__pb2.RegisterModelVersionRequest.FromString,
-                    response_serializer=vecdb_dot_v1_dot_collections__pb2.JsonReport.SerializeToString,
-            ),
-            'FitQueryMap': grpc.unary_unary_rpc_method_handler(
-                    servicer.FitQueryMap,
-                    request_deserializer=vecdb_dot_v1_dot_models__pb2.FitQueryMapRequest.FromString,
-                    response_serializer=vecdb_dot_v1_dot_collections__pb2.JsonReport.SerializeToString,
-            ),
-            'ListModelVersions': grpc.unary_unary_rpc_method_handler(
-                    servicer.ListModelVersions,
-                    request_deserializer=vecdb_dot_v1_dot_models__pb2.ListModelVersionsRequest.FromString,
-                    response_serializer=vecdb_dot_v1_dot_collections__pb2.JsonReport.SerializeToString,
-            ),
-            'DeleteModelVersion': grpc.unary_unary_rpc_method_handler(
-                    servicer.DeleteModelVersion,
-                    request_deserializer=vecdb_dot_v1_dot_models__pb2.DeleteModelVersionRequest.FromString,
-                    response_serializer=vecdb_dot_v1_dot_collections__pb2.JsonReport.SerializeToString,
-            ),
-            'SetActiveVersion': grpc.unary_unary_rpc_method_handler(
-                    servicer.SetActiveVersion,
-                    request_deserializer=vecdb_dot_v1_dot_models__pb2.SetActiveVersionRequest.FromString,
-                    response_serializer=vecdb_dot_v1_dot_collections__pb2.JsonReport.SerializeToString,
-            ),
-    }
-    generic_handler = grpc.method_handlers_generic_handler(
-            'vecdb.v1.Drift', rpc_method_handlers)
-    server.add_generic_rpc_handlers((generic_handler,))
-    server.add_registered_method_handlers('vecdb.v1.Drift', rpc_method_handlers)
-
-
- # This class is part of an EXPERIMENTAL API.
-class Drift:
-    """Embedding-model versions of a field and the query maps between them.
-    """
-
-    @staticmethod
-    def RegisterModelVersion(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/vecdb.v1.Drift/RegisterModelVersion',
-            vecdb_dot_v1_dot_models__pb2.RegisterModelVersionRequest.SerializeToString,
-            vecdb_dot_v1_dot_collections__pb2.JsonReport.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def FitQueryMap(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/vecdb.v1.Drift/FitQueryMap',
-            vecdb_dot_v1_dot_models__pb2.FitQueryMapRequest.SerializeToString,
-            vecdb_dot_v1_dot_collections__pb2.JsonReport.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def ListModelVersions(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/vecdb.v1.Drift/ListModelVersions',
-            vecdb_dot_v1_dot_models__pb2.ListModelVersionsRequest.SerializeToString,
-            vecdb_dot_v1_dot_collections__pb2.JsonReport.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def DeleteModelVersion(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/vecdb.v1.Drift/DeleteModelVersion',
-            vecdb_dot_v1_dot_models__pb2.DeleteModelVersionRequest.SerializeToString,
-            vecdb_dot_v1_dot_collections__pb2.JsonReport.FromString,
-            options,
-            channel_credentials,
-            insecure,
-            call_credentials,
-            compression,
-            wait_for_ready,
-            timeout,
-            metadata,
-            _registered_method=True)
-
-    @staticmethod
-    def SetActiveVersion(request,
-            target,
-            options=(),
-            channel_credentials=None,
-            call_credentials=None,
-            insecure=False,
-            compression=None,
-            wait_for_ready=None,
-            timeout=None,
-            metadata=None):
-        return grpc.experimental.unary_unary(
-            request,
-            target,
-            '/vecdb.v1.Drift/SetActiveVersion',
-            vecdb_dot_v1_dot_models__pb2.SetActiveVersionRequest.SerializeToString,
-            vecdb_dot_v1_dot_collections__pb2.JsonReport.FromString,
+            vecdb_dot_v1_dot_models__pb2.CompressionReportResponse.FromString,
             options,
             channel_credentials,
             insecure,

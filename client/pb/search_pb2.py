@@ -26,7 +26,7 @@ from . import collections_pb2 as vecdb_dot_v1_dot_collections__pb2
 from . import types_pb2 as vecdb_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15vecdb/v1/search.proto\x12\x08vecdb.v1\x1a\x1avecdb/v1/collections.proto\x1a\x14vecdb/v1/types.proto\"\xaa\x02\n\rSearchRequest\x12+\n\ncollection\x18\x01 \x01(\x0b\x32\x17.vecdb.v1.CollectionRef\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12!\n\x05\x64\x65nse\x18\x03 \x01(\x0b\x32\x10.vecdb.v1.TensorH\x00\x12\'\n\x05multi\x18\x04 \x01(\x0b\x32\x16.vecdb.v1.RaggedTensorH\x00\x12\t\n\x01k\x18\x05 \x01(\x03\x12\x14\n\x0cwith_payload\x18\x06 \x01(\x08\x12 \n\x06\x66ilter\x18\x07 \x01(\x0b\x32\x10.vecdb.v1.Filter\x12&\n\x06params\x18\x08 \x01(\x0b\x32\x16.vecdb.v1.SearchParams\x12\x15\n\rmodel_version\x18\t \x01(\tB\t\n\x07queriesJ\x04\x08\n\x10\x14\"s\n\x0bQueryResult\x12\x1f\n\x03ids\x18\x01 \x01(\x0b\x32\x12.vecdb.v1.PointIds\x12 \n\x06scores\x18\x02 \x01(\x0b\x32\x10.vecdb.v1.Tensor\x12\x10\n\x08payloads\x18\x03 \x03(\x0c\x12\x0f\n\x07\x65xplain\x18\x04 \x01(\x0c\"H\n\x0eSearchResponse\x12&\n\x07results\x18\x01 \x03(\x0b\x32\x15.vecdb.v1.QueryResult\x12\x0e\n\x06single\x18\x02 \x01(\x08\x32\x45\n\x06Search\x12;\n\x06Search\x12\x17.vecdb.v1.SearchRequest\x1a\x18.vecdb.v1.SearchResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15vecdb/v1/search.proto\x12\x08vecdb.v1\x1a\x1avecdb/v1/collections.proto\x1a\x14vecdb/v1/types.proto\"\xd7\x02\n\rSearchRequest\x12+\n\ncollection\x18\x01 \x01(\x0b\x32\x17.vecdb.v1.CollectionRef\x12\r\n\x05\x66ield\x18\x02 \x01(\t\x12!\n\x05\x64\x65nse\x18\x03 \x01(\x0b\x32\x10.vecdb.v1.TensorH\x00\x12\'\n\x05multi\x18\x04 \x01(\x0b\x32\x16.vecdb.v1.RaggedTensorH\x00\x12\t\n\x01k\x18\x05 \x01(\x03\x12\x14\n\x0cwith_payload\x18\x06 \x01(\x08\x12 \n\x06\x66ilter\x18\x07 \x01(\x0b\x32\x10.vecdb.v1.Filter\x12&\n\x06params\x18\x08 \x01(\x0b\x32\x16.vecdb.v1.SearchParams\x12\x1a\n\rmodel_version\x18\t \x01(\tH\x01\x88\x01\x01\x12\x14\n\x0cmulti_single\x18\n \x01(\x08\x42\t\n\x07queriesB\x10\n\x0e_model_versionJ\x04\x08\x0b\x10\x14\"s\n\x0bQueryResult\x12\x1f\n\x03ids\x18\x01 \x01(\x0b\x32\x12.vecdb.v1.PointIds\x12 \n\x06scores\x18\x02 \x01(\x0b\x32\x10.vecdb.v1.Tensor\x12\x10\n\x08payloads\x18\x03 \x03(\x0c\x12\x0f\n\x07\x65xplain\x18\x04 \x01(\x0c\"H\n\x0eSearchResponse\x12&\n\x07results\x18\x01 \x03(\x0b\x32\x15.vecdb.v1.QueryResult\x12\x0e\n\x06single\x18\x02 \x01(\x08\x32\x45\n\x06Search\x12;\n\x06Search\x12\x17.vecdb.v1.SearchRequest\x1a\x18.vecdb.v1.SearchResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,11 +34,11 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vecdb.v1.search_pb2', _glob
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SEARCHREQUEST']._serialized_start=86
-  _globals['_SEARCHREQUEST']._serialized_end=384
-  _globals['_QUERYRESULT']._serialized_start=386
-  _globals['_QUERYRESULT']._serialized_end=501
-  _globals['_SEARCHRESPONSE']._serialized_start=503
-  _globals['_SEARCHRESPONSE']._serialized_end=575
-  _globals['_SEARCH']._serialized_start=577
-  _globals['_SEARCH']._serialized_end=646
+  _globals['_SEARCHREQUEST']._serialized_end=429
+  _globals['_QUERYRESULT']._serialized_start=431
+  _globals['_QUERYRESULT']._serialized_end=546
+  _globals['_SEARCHRESPONSE']._serialized_start=548
+  _globals['_SEARCHRESPONSE']._serialized_end=620
+  _globals['_SEARCH']._serialized_start=622
+  _globals['_SEARCH']._serialized_end=691
 # @@protoc_insertion_point(module_scope)

@@ -9,7 +9,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class SearchRequest(_message.Message):
-    __slots__ = ("collection", "field", "dense", "multi", "k", "with_payload", "filter", "params", "model_version")
+    __slots__ = ("collection", "field", "dense", "multi", "k", "with_payload", "filter", "params", "model_version", "multi_single")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     FIELD_FIELD_NUMBER: _ClassVar[int]
     DENSE_FIELD_NUMBER: _ClassVar[int]
@@ -19,6 +19,7 @@ class SearchRequest(_message.Message):
     FILTER_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
     MODEL_VERSION_FIELD_NUMBER: _ClassVar[int]
+    MULTI_SINGLE_FIELD_NUMBER: _ClassVar[int]
     collection: _collections_pb2.CollectionRef
     field: str
     dense: _types_pb2.Tensor
@@ -28,7 +29,8 @@ class SearchRequest(_message.Message):
     filter: _types_pb2.Filter
     params: _types_pb2.SearchParams
     model_version: str
-    def __init__(self, collection: _Optional[_Union[_collections_pb2.CollectionRef, _Mapping]] = ..., field: _Optional[str] = ..., dense: _Optional[_Union[_types_pb2.Tensor, _Mapping]] = ..., multi: _Optional[_Union[_types_pb2.RaggedTensor, _Mapping]] = ..., k: _Optional[int] = ..., with_payload: _Optional[bool] = ..., filter: _Optional[_Union[_types_pb2.Filter, _Mapping]] = ..., params: _Optional[_Union[_types_pb2.SearchParams, _Mapping]] = ..., model_version: _Optional[str] = ...) -> None: ...
+    multi_single: bool
+    def __init__(self, collection: _Optional[_Union[_collections_pb2.CollectionRef, _Mapping]] = ..., field: _Optional[str] = ..., dense: _Optional[_Union[_types_pb2.Tensor, _Mapping]] = ..., multi: _Optional[_Union[_types_pb2.RaggedTensor, _Mapping]] = ..., k: _Optional[int] = ..., with_payload: _Optional[bool] = ..., filter: _Optional[_Union[_types_pb2.Filter, _Mapping]] = ..., params: _Optional[_Union[_types_pb2.SearchParams, _Mapping]] = ..., model_version: _Optional[str] = ..., multi_single: _Optional[bool] = ...) -> None: ...
 
 class QueryResult(_message.Message):
     __slots__ = ("ids", "scores", "payloads", "explain")

@@ -47,8 +47,9 @@ class SearchServicer:
     """
 
     def Search(self, request, context):
-        """The k nearest points to each query (the embedded Collection.search). A 1-D query tensor gives one result
-        (single=true); a [n, d] matrix gives n results, one per row, in order.
+        """The k nearest points to each query (the embedded Collection.search). Dense fields: a 1-D query tensor gives
+        one result (single=true); a [n, d] matrix gives n results, one per row, in order. Multi-vector fields: one
+        result per RaggedTensor item (FDE candidates re-ranked by exact MaxSim, or exact MaxSim with params.exact).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

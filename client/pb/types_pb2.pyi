@@ -15,12 +15,14 @@ class DType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     UINT64: _ClassVar[DType]
     INT8: _ClassVar[DType]
     FLOAT16: _ClassVar[DType]
+    FLOAT64: _ClassVar[DType]
 DTYPE_UNSPECIFIED: DType
 FLOAT32: DType
 UINT8: DType
 UINT64: DType
 INT8: DType
 FLOAT16: DType
+FLOAT64: DType
 
 class Tensor(_message.Message):
     __slots__ = ("dtype", "shape", "data")
@@ -100,15 +102,57 @@ class DenseField(_message.Message):
     index: IndexParams
     def __init__(self, dim: _Optional[int] = ..., metric: _Optional[str] = ..., index: _Optional[_Union[IndexParams, _Mapping]] = ...) -> None: ...
 
+class TokenCompression(_message.Message):
+    __slots__ = ("kind", "nbits", "n_centroids", "train_tokens", "kmeans_iters", "seed")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    NBITS_FIELD_NUMBER: _ClassVar[int]
+    N_CENTROIDS_FIELD_NUMBER: _ClassVar[int]
+    TRAIN_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    KMEANS_ITERS_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    nbits: int
+    n_centroids: int
+    train_tokens: int
+    kmeans_iters: int
+    seed: int
+    def __init__(self, kind: _Optional[str] = ..., nbits: _Optional[int] = ..., n_centroids: _Optional[int] = ..., train_tokens: _Optional[int] = ..., kmeans_iters: _Optional[int] = ..., seed: _Optional[int] = ...) -> None: ...
+
+class FDEParams(_message.Message):
+    __slots__ = ("k_sim", "reps", "d_proj", "no_d_proj", "final_dim", "fill_empty", "projection", "seed")
+    K_SIM_FIELD_NUMBER: _ClassVar[int]
+    REPS_FIELD_NUMBER: _ClassVar[int]
+    D_PROJ_FIELD_NUMBER: _ClassVar[int]
+    NO_D_PROJ_FIELD_NUMBER: _ClassVar[int]
+    FINAL_DIM_FIELD_NUMBER: _ClassVar[int]
+    FILL_EMPTY_FIELD_NUMBER: _ClassVar[int]
+    PROJECTION_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    k_sim: int
+    reps: int
+    d_proj: int
+    no_d_proj: bool
+    final_dim: int
+    fill_empty: bool
+    projection: str
+    seed: int
+    def __init__(self, k_sim: _Optional[int] = ..., reps: _Optional[int] = ..., d_proj: _Optional[int] = ..., no_d_proj: _Optional[bool] = ..., final_dim: _Optional[int] = ..., fill_empty: _Optional[bool] = ..., projection: _Optional[str] = ..., seed: _Optional[int] = ...) -> None: ...
+
 class MultiVectorField(_message.Message):
-    __slots__ = ("dim", "metric", "params_json")
+    __slots__ = ("dim", "metric", "normalize", "compression", "fde", "index")
     DIM_FIELD_NUMBER: _ClassVar[int]
     METRIC_FIELD_NUMBER: _ClassVar[int]
-    PARAMS_JSON_FIELD_NUMBER: _ClassVar[int]
+    NORMALIZE_FIELD_NUMBER: _ClassVar[int]
+    COMPRESSION_FIELD_NUMBER: _ClassVar[int]
+    FDE_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
     dim: int
     metric: str
-    params_json: bytes
-    def __init__(self, dim: _Optional[int] = ..., metric: _Optional[str] = ..., params_json: _Optional[bytes] = ...) -> None: ...
+    normalize: bool
+    compression: TokenCompression
+    fde: FDEParams
+    index: IndexParams
+    def __init__(self, dim: _Optional[int] = ..., metric: _Optional[str] = ..., normalize: _Optional[bool] = ..., compression: _Optional[_Union[TokenCompression, _Mapping]] = ..., fde: _Optional[_Union[FDEParams, _Mapping]] = ..., index: _Optional[_Union[IndexParams, _Mapping]] = ...) -> None: ...
 
 class BinaryField(_message.Message):
     __slots__ = ("bits", "metric")
@@ -241,9 +285,15 @@ class Filter(_message.Message):
     def __init__(self, eq: _Optional[_Union[FieldValue, _Mapping]] = ..., ne: _Optional[_Union[FieldValue, _Mapping]] = ..., is_in: _Optional[_Union[FieldValues, _Mapping]] = ..., not_in: _Optional[_Union[FieldValues, _Mapping]] = ..., range: _Optional[_Union[RangeFilter, _Mapping]] = ..., contains_any: _Optional[_Union[FieldValues, _Mapping]] = ..., contains_all: _Optional[_Union[FieldValues, _Mapping]] = ..., exists: _Optional[_Union[FieldRef, _Mapping]] = ..., all_of: _Optional[_Union[FilterList, _Mapping]] = ..., any_of: _Optional[_Union[FilterList, _Mapping]] = ..., not_filter: _Optional[_Union[Filter, _Mapping]] = ...) -> None: ...
 
 class SearchParams(_message.Message):
-    __slots__ = ("ef", "exact")
+    __slots__ = ("ef", "exact", "candidates", "recall_target", "reduce_tau")
     EF_FIELD_NUMBER: _ClassVar[int]
     EXACT_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    RECALL_TARGET_FIELD_NUMBER: _ClassVar[int]
+    REDUCE_TAU_FIELD_NUMBER: _ClassVar[int]
     ef: int
     exact: bool
-    def __init__(self, ef: _Optional[int] = ..., exact: _Optional[bool] = ...) -> None: ...
+    candidates: int
+    recall_target: float
+    reduce_tau: float
+    def __init__(self, ef: _Optional[int] = ..., exact: _Optional[bool] = ..., candidates: _Optional[int] = ..., recall_target: _Optional[float] = ..., reduce_tau: _Optional[float] = ...) -> None: ...
