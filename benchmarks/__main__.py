@@ -9,6 +9,7 @@ BENCHMARKS = {
     "exact": "exact search vs the best numpy/BLAS formulation (siftsmall, glove-100k)",
     "ingest": "durable batch ingest vs chromadb and lancedb",
     "scale": "open time and resident memory of a 1M x 128 collection",
+    "compression": "codecs (sign, learned binary, PQ/OPQ, int8, Matryoshka) vs exact and faiss (SciFact, GloVe)",
 }
 
 

@@ -46,12 +46,21 @@ def _random_codes(rng, n, words):
 
 @pytest.mark.parametrize("nq", [1, 3, 4, 9])
 @pytest.mark.parametrize("words", [1, 2, 6])
-def test_hamming_scan_matches_numpy(nq, words, rng):
+@pytest.mark.parametrize("k", [10, 40, 250])  # heap path; histogram-selection path (k >= SELECT_MIN_K)
+def test_hamming_scan_matches_numpy(nq, words, k, rng):
     x = _random_codes(rng, 300, words)
     q = _random_codes(rng, nq, words)
     allowed = (rng.random(300) > 0.3).astype(np.uint8)
-    dist, rows = binary.scan_topk(q, _blocks(x, 64), allowed, 10)
-    _check_topk(dist, rows, hamming_matrix(q, x), allowed, 10)
+    dist, rows = binary.scan_topk(q, _blocks(x, 64), allowed, k)
+    _check_topk(dist, rows, hamming_matrix(q, x), allowed, k)
+
+
+def test_hamming_selection_path_keeps_lowest_rows_on_ties(rng):
+    x = np.zeros((200, 1), np.uint64)
+    x[150:] = 1  # distance 1 from the query; rows 0..149 tie at 0
+    dist, rows = binary.scan_topk(np.zeros((1, 1), np.uint64), _blocks(x, 64), np.ones(200, np.uint8), 40)
+    assert rows[0].tolist() == list(range(40)) and (dist == 0).all()
+    assert binary.SELECT_MIN_K <= 40
 
 
 def test_hamming_ties_broken_by_row(rng):

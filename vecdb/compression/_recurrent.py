@@ -59,38 +59,47 @@ def decode_planes(signs: list[np.ndarray], params: dict[str, np.ndarray]) -> np.
     return np.asarray(xh, np.float32)
 
 
-def _lstsq_decoder(b: np.ndarray, target: np.ndarray, ridge: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
-    """D, e minimising ||b D^T + e - target||^2 (+ a small ridge): the best linear reconstruction from the bits."""
-    a = np.concatenate([b.astype(np.float64), np.ones((b.shape[0], 1))], axis=1)
-    gram = a.T @ a + ridge * b.shape[0] * np.eye(a.shape[1])
-    sol = np.linalg.solve(gram, a.T @ target.astype(np.float64))
-    return sol[:-1].T.astype(np.float32), sol[-1].astype(np.float32)
+def _recurrent_scale(z: np.ndarray, planes: int) -> float:
+    """The step c minimising ||z - c * sum_i 2^-i b_i||^2 for recurrent sign codes of z (a small grid search
+    around the mean magnitude; planes > 1 make the best step larger than mean |z|)."""
+    base = float(np.abs(z).mean()) or 1.0
+    best, best_err = base, np.inf
+    for f in np.linspace(0.6, 1.8, 25):
+        c = base * f
+        r = z
+        for i in range(planes):
+            r = r - c * 0.5**i * np.where(r >= 0, 1.0, -1.0)
+        err = float((r**2).mean())
+        if err < best_err:
+            best, best_err = c, err
+    return best
 
 
 def init_params(
     x: np.ndarray, planes: int, code_dim: int, hidden: int, rng: np.random.Generator
 ) -> dict[str, np.ndarray]:
+    """The untrained recurrent sign quantizer in a random rotation R: z = R x, b_i = sign of the residual,
+    x_hat = R^+ (c * sum_i 2^-i b_i). Every plane shares R, so plane i refines the same coordinates as plane 0
+    at half the step and <B_q, B_x> is a sensible score; learned decoders then start from these."""
     d = x.shape[1]
     rot = random_orthogonal(code_dim, d, rng)
+    back = np.linalg.pinv(rot).astype(np.float32)  # (d, code_dim): R^T for a rotation
+    z = x @ rot.T
+    c = _recurrent_scale(z, planes)
     params: dict[str, np.ndarray] = {}
-    r = x
-    xh = np.zeros_like(x)
+    r = z
     for i in range(planes):
-        z = r @ rot.T
-        mag = float(np.abs(z).mean()) or 1.0
-        params[f"enc_w{i}"] = (rot / mag).astype(np.float32)
+        step = c * 0.5**i
+        params[f"enc_w{i}"] = (rot / step).astype(np.float32)  # z / step: unit scale for the tanh estimator
         params[f"enc_b{i}"] = np.zeros(code_dim, np.float32)
         if hidden:
-            params[f"mlp1_w{i}"] = (rng.standard_normal((hidden, d)) * math.sqrt(2.0 / d) / mag).astype(np.float32)
+            params[f"mlp1_w{i}"] = (rng.standard_normal((hidden, d)) * math.sqrt(2.0 / d) / step).astype(np.float32)
             params[f"mlp1_b{i}"] = np.zeros(hidden, np.float32)
             params[f"mlp2_w{i}"] = np.zeros((code_dim, hidden), np.float32)  # starts as the linear quantizer
             params[f"mlp2_b{i}"] = np.zeros(code_dim, np.float32)
-        b = np.where(z >= 0, 1.0, -1.0).astype(np.float32)
-        dw, db = _lstsq_decoder(b, r)
-        params[f"dec_w{i}"] = dw
-        params[f"dec_b{i}"] = db
-        xh = xh + b @ dw.T + db
-        r = x - xh
+        params[f"dec_w{i}"] = (back * step).astype(np.float32)
+        params[f"dec_b{i}"] = np.zeros(d, np.float32)
+        r = r - step * np.where(r >= 0, 1.0, -1.0)
     return params
 
 
@@ -126,9 +135,6 @@ class _Binarizer:
 
         self.planes, self.hidden = planes, hidden
         self.p = {k: torch.nn.Parameter(torch.from_numpy(v.copy())) for k, v in params.items()}
-
-    def parameters(self):
-        return list(self.p.values())
 
     def forward(self, x, hard: bool = False):
         """(B = sum_i a_i b_i, reconstruction loss) with straight-through sign (hard=True: exact signs)."""
@@ -225,7 +231,14 @@ def train(
             sf = similarity(xt[a0], xt[a0], metric).flatten()
             slope = float(((sb - sb.mean()) * (sf - sf.mean())).sum() / ((sb - sb.mean()) ** 2).sum().clamp_min(1e-12))
         log_gamma = torch.nn.Parameter(torch.tensor(math.log(max(slope, 1e-6) / tau), dtype=torch.float32))
-        opt = torch.optim.Adam(model.parameters() + [log_gamma], lr=lr)
+        # Decoders move 10x slower: they shape every later plane's residual, and Adam's normalised steps are large
+        # relative to their small weights (measured: full-speed decoders undo the initialisation's alignment).
+        groups = [
+            {"params": [p for k, p in model.p.items() if not k.startswith("dec")], "lr": lr},
+            {"params": [p for k, p in model.p.items() if k.startswith("dec")], "lr": lr * 0.1},
+            {"params": [log_gamma], "lr": 1e-2},
+        ]
+        opt = torch.optim.Adam(groups)
         x_scale = float((xt * xt).sum(1).mean()) or 1.0
 
         best = val_recall()

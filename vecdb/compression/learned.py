@@ -32,9 +32,9 @@ class LearnedBinary(CompressionSpec):
     bits_per_dim: int = 2
     code_dim: int | None = None
     hidden: int = 0
-    epochs: int = 8
+    epochs: int = 10
     batch_size: int = 256
-    lr: float = 3e-4
+    lr: float = 1e-3
     neighbours: int = 10
     temperature: float = 0.4
     recon_weight: float = 0.1

@@ -51,6 +51,9 @@ def _make_popcount():
 _popcount = _make_popcount()
 
 WORD_BITS = 64
+# From this k on, Hamming scans select per block through a histogram instead of pushing every improvement
+# through the heap (measured on SciFact sign codes: k=100 scans 2-3x faster, k=10 no faster).
+SELECT_MIN_K = 32
 
 
 def words_for(bits: int) -> int:
@@ -111,6 +114,48 @@ def _hamming_scan(Q, X, row0, allowed, hd, hi):
             if s < w:
                 heap_replace_top(hd[qi], hi[qi], np.float32(s), row0 + r)
                 w = hd[qi, 0]
+
+
+@kernel
+def _hamming_scan_select(Q, X, row0, allowed, hd, hi):
+    # For large k: distances of a block go to a buffer, a histogram over the (few) possible Hamming values gives
+    # the block's k-th smallest distance, and only rows at or below it reach the heap. Same result as
+    # _hamming_scan (ties still go to the lowest row), without the heap traffic that dominates when k ~ 100.
+    nq, nw = Q.shape
+    nb = X.shape[0]
+    k = hd.shape[1]
+    top = nw * WORD_BITS + 1  # larger than any distance: marks rows that are not allowed
+    buf = np.empty((4, nb), np.int32)
+    hist = np.empty(top + 1, np.int64)
+    for q0 in range(0, nq, 4):
+        nqb = min(4, nq - q0)
+        for r in range(nb):
+            x = X[r]
+            ok = allowed[row0 + r] != 0
+            for u in range(nqb):
+                q = Q[q0 + u]
+                s = 0
+                for j in range(nw):
+                    s += _popcount(q[j] ^ x[j])
+                buf[u, r] = s if ok else top
+        for u in range(nqb):
+            qi = q0 + u
+            hist[:] = 0
+            for r in range(nb):
+                hist[buf[u, r]] += 1
+            tau = top - 1
+            acc = 0
+            for t in range(top):
+                acc += hist[t]
+                if acc >= k:
+                    tau = t
+                    break
+            w = hd[qi, 0]
+            for r in range(nb):
+                d = buf[u, r]
+                if d <= tau and d < w:
+                    heap_replace_top(hd[qi], hi[qi], np.float32(d), row0 + r)
+                    w = hd[qi, 0]
 
 
 @kernel
@@ -280,7 +325,8 @@ def scan_topk(
     k = check_k(k)
     allowed = as_allowed(allowed)
     blocks = check_blocks(blocks, queries.shape[1], np.dtype(np.uint64), allowed, "binary code")
-    return fused_topk(_hamming_scan, queries, blocks, allowed, k, max(queries.shape[1], 4))
+    scan = _hamming_scan_select if k >= SELECT_MIN_K else _hamming_scan
+    return fused_topk(scan, queries, blocks, allowed, k, max(queries.shape[1], 4))
 
 
 def _plane_words(queries: np.ndarray, weights: np.ndarray) -> int:

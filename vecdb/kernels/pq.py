@@ -21,93 +21,69 @@ TABLE_COLUMNS = 256
 
 @kernel
 def _adc_scan(T, C, row0, allowed, hd, hi):
-    nq, m = T.shape[0], T.shape[1]
+    # T: (nq, M * 256) flat tables. One query at a time, so its table stays in L1, and a plain reduction over
+    # the sub-codes, which LLVM vectorises into AVX2 / AVX-512 gathers (measured faster than blocking queries
+    # or rows by hand: benchmarks/compression.py).
+    nq = T.shape[0]
+    m = C.shape[1]
     nb = C.shape[0]
-    q4 = nq - nq % 4
-    for qi in range(0, q4, 4):
-        t0 = T[qi]
-        t1 = T[qi + 1]
-        t2 = T[qi + 2]
-        t3 = T[qi + 3]
-        w0 = hd[qi, 0]
-        w1 = hd[qi + 1, 0]
-        w2 = hd[qi + 2, 0]
-        w3 = hd[qi + 3, 0]
-        for r in range(nb):
-            if allowed[row0 + r] == 0:
-                continue
-            c = C[r]
-            s0 = np.float32(0.0)
-            s1 = np.float32(0.0)
-            s2 = np.float32(0.0)
-            s3 = np.float32(0.0)
-            for j in range(m):
-                code = c[j]
-                s0 += t0[j, code]
-                s1 += t1[j, code]
-                s2 += t2[j, code]
-                s3 += t3[j, code]
-            if s0 < w0:
-                heap_replace_top(hd[qi], hi[qi], s0, row0 + r)
-                w0 = hd[qi, 0]
-            if s1 < w1:
-                heap_replace_top(hd[qi + 1], hi[qi + 1], s1, row0 + r)
-                w1 = hd[qi + 1, 0]
-            if s2 < w2:
-                heap_replace_top(hd[qi + 2], hi[qi + 2], s2, row0 + r)
-                w2 = hd[qi + 2, 0]
-            if s3 < w3:
-                heap_replace_top(hd[qi + 3], hi[qi + 3], s3, row0 + r)
-                w3 = hd[qi + 3, 0]
-    for qi in range(q4, nq):
+    for qi in range(nq):
         t = T[qi]
         w = hd[qi, 0]
         for r in range(nb):
-            if allowed[row0 + r] == 0:
-                continue
             c = C[r]
             s = np.float32(0.0)
             for j in range(m):
-                s += t[j, c[j]]
-            if s < w:
+                s += t[j * 256 + np.int64(c[j])]
+            if s < w and allowed[row0 + r] != 0:
                 heap_replace_top(hd[qi], hi[qi], s, row0 + r)
                 w = hd[qi, 0]
 
 
 @kernel
 def _adc_distances(T, C, rows, out):
-    nq, m = T.shape[0], T.shape[1]
-    for j in range(rows.shape[0]):
-        c = C[rows[j]]
+    nq = T.shape[0]
+    m = C.shape[1]
+    for u in range(rows.shape[0]):
+        c = C[rows[u]]
         for qi in range(nq):
             t = T[qi]
             s = np.float32(0.0)
-            for u in range(m):
-                s += t[u, c[u]]
-            out[qi, j] = s
+            for j in range(m):
+                s += t[j * 256 + np.int64(c[j])]
+            out[qi, u] = s
 
 
 @kernel
-def _tables(Q, CB, is_l2, out):
-    # out[q, m, c] = ||q_m - CB[m, c]||^2 (l2) or -<q_m, CB[m, c]> (dot); columns >= ksub are left as they are.
+def _tables(Q, CBT, is_l2, out):
+    # CBT: (M, dsub, ksub) codebooks, transposed so the innermost loop runs over centroids (contiguous, SIMD).
+    # out[q, m, c] = ||q_m - c||^2 (l2) or -<q_m, c> (dot); columns >= ksub are left as they are.
     nq = Q.shape[0]
-    m, ksub, dsub = CB.shape
+    m, dsub, ksub = CBT.shape
+    acc = np.empty(ksub, np.float32)
     for qi in range(nq):
         q = Q[qi]
         for j in range(m):
             off = j * dsub
             for c in range(ksub):
-                cb = CB[j, c]
-                s = np.float32(0.0)
+                acc[c] = 0.0
+            for t in range(dsub):
+                qt = q[off + t]
+                row = CBT[j, t]
                 if is_l2:
-                    for t in range(dsub):
-                        u = q[off + t] - cb[t]
-                        s += u * u
-                    out[qi, j, c] = s
+                    for c in range(ksub):
+                        u = qt - row[c]
+                        acc[c] += u * u
                 else:
-                    for t in range(dsub):
-                        s += q[off + t] * cb[t]
-                    out[qi, j, c] = -s
+                    for c in range(ksub):
+                        acc[c] += qt * row[c]
+            o = out[qi, j]
+            if is_l2:
+                for c in range(ksub):
+                    o[c] = acc[c]
+            else:
+                for c in range(ksub):
+                    o[c] = -acc[c]
 
 
 def adc_tables(queries: np.ndarray, codebooks: np.ndarray, metric: str) -> np.ndarray:
@@ -124,7 +100,7 @@ def adc_tables(queries: np.ndarray, codebooks: np.ndarray, metric: str) -> np.nd
         raise InvalidArgument(f"unknown metric {metric!r}")
     tables = np.full((queries.shape[0], m, TABLE_COLUMNS), np.inf, np.float32)
     if queries.shape[0]:
-        _tables(queries, codebooks, metric == "l2", tables)
+        _tables(queries, np.ascontiguousarray(codebooks.transpose(0, 2, 1)), metric == "l2", tables)
     return tables
 
 
@@ -141,7 +117,7 @@ def _check_tables(tables: object) -> np.ndarray:
     t = np.ascontiguousarray(tables, dtype=np.float32)
     if t.ndim != 3 or t.shape[2] != TABLE_COLUMNS:
         raise InvalidArgument(f"ADC tables must be (nq, M, {TABLE_COLUMNS}) float32, got shape {t.shape}")
-    if np.isnan(t).any():
+    if t.size and np.isnan(t.sum(dtype=np.float64)):  # one pass, no mask: NaN (or -inf) anywhere shows up
         raise InvalidArgument("ADC tables contain NaN")
     return t
 
@@ -160,7 +136,8 @@ def scan_topk(
     k = check_k(k)
     allowed = as_allowed(allowed)
     blocks = check_blocks(blocks, tables.shape[1], np.dtype(np.uint8), allowed, "PQ code")
-    return fused_topk(_adc_scan, tables, blocks, allowed, k, tables.shape[1])
+    flat = tables.reshape(tables.shape[0], -1)
+    return fused_topk(_adc_scan, flat, blocks, allowed, k, tables.shape[1])
 
 
 def distances(tables: np.ndarray, codes: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
@@ -172,7 +149,7 @@ def distances(tables: np.ndarray, codes: np.ndarray, rows: np.ndarray | None = N
     rows = _check_rows(rows, codes.shape[0])
     out = np.empty((tables.shape[0], rows.shape[0]), np.float32)
     if out.size:
-        _adc_distances(tables, codes, rows, out)
+        _adc_distances(tables.reshape(tables.shape[0], -1), codes, rows, out)
     return out
 
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._threads import n_threads
 from ..errors import InvalidArgument
 from ..jit import kernel
+from ._parallel import PARALLEL_MIN_WORK, _fan_out
 from .dense import METRIC_CODE
 
 
@@ -66,6 +68,15 @@ def gathered_distances(queries: np.ndarray, vectors: np.ndarray, idx: np.ndarray
     except KeyError:
         raise InvalidArgument(f"unknown metric {metric!r}") from None
     out = np.empty(idx.shape, np.float32)
-    if out.size:
-        (_gathered_l2 if code == 1 else _gathered_dot)(q, v, idx, out)
+    if out.size == 0:
+        return out
+    fn = _gathered_l2 if code == 1 else _gathered_dot
+    threads = min(n_threads(), q.shape[0])
+    if threads <= 1 or out.size * q.shape[1] < PARALLEL_MIN_WORK:
+        fn(q, v, idx, out)
+    else:  # query chunks write disjoint rows of `out`
+        chunks = np.array_split(np.arange(q.shape[0]), threads)
+        _fan_out(
+            lambda c: fn(q[c[0] : c[-1] + 1], v, idx[c[0] : c[-1] + 1], out[c[0] : c[-1] + 1]), [(c,) for c in chunks]
+        )
     return out
