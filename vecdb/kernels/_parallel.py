@@ -74,8 +74,9 @@ def fused_topk(
     elif len(blocks) >= threads:
         hd, hi = merge_heaps(_fan_out(run, [(per_query, g) for g in _balanced_groups(blocks, threads)]))
     elif nq >= 2:
-        chunks = np.array_split(np.arange(nq), min(threads, nq))
-        parts = _fan_out(run, [(per_query[c], blocks) for c in chunks])
+        bounds = np.linspace(0, nq, min(threads, nq) + 1).astype(int)
+        # Slices, not index arrays: per-query data can be large (ADC tables are 48 KiB a query) and must not be copied.
+        parts = _fan_out(run, [(per_query[a:b], blocks) for a, b in zip(bounds[:-1], bounds[1:])])
         hd = np.concatenate([p[0] for p in parts])
         hi = np.concatenate([p[1] for p in parts])
     else:  # one query, one big block: split the block's rows
