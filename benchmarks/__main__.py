@@ -16,6 +16,7 @@ BENCHMARKS = {
     "multivector": "SciFact token vectors: exhaustive MaxSim vs MUVERA FDE -> re-rank, FDE recall, token codecs",
     "multivector_engine": "the same through Collection.search (tokens in LMDB, FDEs in vecdb's graph)",
     "remote_features": "gRPC vs embedded for multi-vector search/ingest and streamed drift-map fits (SciFact)",
+    "compression": "codecs (sign, learned binary, PQ/OPQ, int8, Matryoshka) vs exact and faiss (SciFact, GloVe)",
 }
 
 
