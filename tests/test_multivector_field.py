@@ -148,3 +148,25 @@ def test_multivector_errors(db, rng):
         col.search("tok", good[0], k=1, params=SearchParams(recall_target=0.9))
     with pytest.raises(vecdb.InvalidArgument, match="maxsim"):
         vecdb.MultiVector(8, metric="cosine")
+
+
+def test_rerank_and_get_read_only_the_chunks_they_need(db, rng, monkeypatch):
+    """With tiny chunks (a few documents each), re-ranking seeks to the chunk of every candidate: scores equal
+    the reference for candidates spread over many chunks (first, last, chunk boundaries), get() decodes the
+    right documents, and the exact scan still sees every chunk."""
+    from vecdb.multivector import field as mv_field
+
+    monkeypatch.setattr(mv_field, "CHUNK_BYTES", 4 * 12 * DIM)  # ~4 tokens' worth: 1-2 documents a chunk
+    col = _col(db, index=None)
+    docs = _docs(rng, 120)
+    for s in range(0, 120, 40):
+        col.upsert(list(range(s, s + 40)), {"tok": docs[s : s + 40]})
+    q = rng.normal(size=(5, DIM)).astype(np.float32)
+    ref = maxsim_ref(q, docs)
+    exact = col.search("tok", q, k=10, params=SearchParams(exact=True))
+    assert exact.ids == list(np.argsort(-ref, kind="stable")[:10])
+    everything = col.search("tok", q, k=120, params=SearchParams(candidates=120))
+    assert sorted(everything.ids) == list(range(120))
+    np.testing.assert_allclose(everything.scores, ref[everything.ids], rtol=1e-4)
+    for i, p in zip([0, 39, 40, 77, 119], col.get([0, 39, 40, 77, 119], with_vectors=True)):
+        np.testing.assert_allclose(p.vectors["tok"], _unit(docs[i]), rtol=1e-5)

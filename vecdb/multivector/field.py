@@ -29,7 +29,7 @@ from .reduce import ball_carve
 from .search import Calibration
 from .tokens import as_token_sets, normalize_tokens
 
-CHUNK_BYTES = 16 << 20
+CHUNK_BYTES = 1 << 20
 DEFAULT_CANDIDATES = 100
 _HEAD = struct.Struct("<IIII")  # n_docs, n_tokens, data width (items per token), aux kind (0 none, 1 f32, 2 u16)
 _AUX_DTYPE = {0: None, 1: np.float32, 2: np.uint16}
@@ -126,24 +126,45 @@ class MultiVectorField:
         txn.put(self._chunk_prefix + struct.pack(">I", first_row), b"".join(parts), db=aux)
 
     # ------------------------------------------------------------------ reading
-    def blocks(self, txn, aux, codes: maxsim.Codes) -> list[maxsim.Block]:
-        """Zero-copy blocks of every chunk (valid while txn is open)."""
+    def blocks(self, txn, aux, codes: maxsim.Codes, rows: np.ndarray | None = None) -> list[maxsim.Block]:
+        """Zero-copy blocks of every chunk, or only of the chunks holding `rows` (valid while txn is open).
+
+        Reading a value costs time linear in its size even zero-copy (py-lmdb touches every page of a large value
+        before handing it over, so that page faults happen without the GIL held): a re-rank of 100 candidates must
+        not read every chunk, so it seeks to the chunk of each candidate (chunks are small, CHUNK_BYTES)."""
         dtype = {"float32": np.float32, "int8": np.int8, "binary": np.uint8, "residual": np.uint8}[codes.kind]
+        prefix = self._chunk_prefix
         out = []
         with txn.cursor(db=aux) as cur:
-            if not cur.set_range(self._chunk_prefix):
+            if not cur.set_range(prefix):
                 return out
-            for key, val in cur:
-                if bytes(key[: len(self._chunk_prefix)]) != self._chunk_prefix:
-                    break
-                first = struct.unpack(">I", bytes(key[-4:]))[0]
-                out.append(_block(first, val, dtype))
+            if rows is None:
+                for key, val in cur:
+                    if bytes(key[: len(prefix)]) != prefix:
+                        break
+                    out.append(_block(struct.unpack(">I", bytes(key[-4:]))[0], val, dtype))
+            else:
+                end = -1  # rows below `end` are in the block read last
+                for row in np.unique(np.asarray(rows, np.int64)).tolist():
+                    if row < end:
+                        continue
+                    # the chunk holding `row` is the last one whose first row is <= row
+                    if not cur.set_range(prefix + struct.pack(">I", row + 1)):
+                        cur.last()
+                    else:
+                        cur.prev()
+                    key = bytes(cur.key())
+                    if key[: len(prefix)] != prefix:
+                        continue  # before the first chunk: not stored (the kernels report it)
+                    block = _block(struct.unpack(">I", key[-4:])[0], cur.value(), dtype)
+                    out.append(block)
+                    end = block.first_doc + block.offsets.shape[0] - 1
         return maxsim.check_blocks(codes, out)
 
     def doc_tokens(self, txn, aux, rows: list[int]) -> list[np.ndarray]:
         """Decoded token sets of the given rows (approximate when compressed)."""
         codec = self.codec(txn, aux)
-        blocks = self.blocks(txn, aux, codec.codes)
+        blocks = self.blocks(txn, aux, codec.codes, rows=np.asarray(rows, np.int64))
         firsts = np.array([b.first_doc for b in blocks])
         out = []
         for r in rows:
@@ -182,7 +203,7 @@ class MultiVectorField:
     def rerank(self, txn, aux, q: np.ndarray, cand: np.ndarray, k: int, params: SearchParams):
         """(scores, rows) of the top-k candidates by exact MaxSim, best first; and the query tokens used."""
         codec = self.codec(txn, aux)
-        blocks = self.blocks(txn, aux, codec.codes)
+        blocks = self.blocks(txn, aux, codec.codes, rows=cand)
         rq = q if params.reduce_tau is None else ball_carve(q, params.reduce_tau)[0]
         scores = maxsim.score_docs(rq, codec.codes, blocks, cand, validated=True)
         top = np.lexsort((cand, -scores))[:k]
