@@ -114,3 +114,18 @@ def test_migration_resumes_after_cancel_and_syncs_deletes(db, rng):
     assert tgt.count() == 598 and not tgt.get([598, 599])
     with pytest.raises(vecdb.InvalidArgument, match="embed returned shape"):
         Migration(db, "a", "emb", vecdb.Dense(6, "l2"), lambda i, p: np.zeros((1, 6)), version="v3").run(progress=False)
+
+
+def test_model_version_on_unknown_or_multivector_field_is_a_clear_error(db):
+    """Found by the gRPC fuzzer: a model version on a field that does not exist was a KeyError (INTERNAL)."""
+    from vecdb.multivector import FDEParams
+
+    col = db.create_collection(
+        "mixed",
+        vectors={"v": vecdb.Dense(4, "cosine"), "t": vecdb.MultiVector(4, fde=FDEParams(k_sim=2, reps=2, d_proj=4))},
+    )
+    col.upsert([1], {"v": np.ones((1, 4), np.float32), "t": [np.ones((2, 4), np.float32)]})
+    with pytest.raises(vecdb.errors.InvalidArgument, match="unknown vector field .w."):
+        col.search("w", np.ones(4, np.float32), k=1, model_version="m2")
+    with pytest.raises(vecdb.errors.InvalidArgument, match="applies to dense fields"):
+        col.search("t", np.ones((2, 4), np.float32), k=1, model_version="m2")

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from vecdb_client import convert as C
-from vecdb_client.pb import admin_pb2, collections_pb2, points_pb2, search_pb2
+from vecdb_client.pb import admin_pb2, collections_pb2, models_pb2, points_pb2, search_pb2
 
 sys.path.insert(0, str(Path(__file__).parent / "reliability"))
 import fuzz_strategies as S  # noqa: E402
@@ -32,10 +32,10 @@ def target(tmp_path_factory):
 
 
 def test_strategies_cover_every_served_rpc(target):
-    a, c, p, s = admin_pb2, collections_pb2, points_pb2, search_pb2
+    a, c, p, s, m_ = admin_pb2, collections_pb2, points_pb2, search_pb2, models_pb2
     served = [
         f"/{svc.full_name}/{m.name}"
-        for mod in (a, c, p, s)
+        for mod in (a, c, p, s, m_)
         for svc in mod.DESCRIPTOR.services_by_name.values()
         if svc.full_name in target.server.services
         for m in svc.methods
@@ -45,7 +45,7 @@ def test_strategies_cover_every_served_rpc(target):
         desc = path.strip("/").replace("/", ".")
         method = next(
             m
-            for mod in (a, c, p, s)
+            for mod in (a, c, p, s, m_)
             for svc in mod.DESCRIPTOR.services_by_name.values()
             for m in svc.methods
             if m.full_name == desc
@@ -91,10 +91,11 @@ def _upsert_with_payload(raw: bytes) -> points_pb2.UpsertRequest:
     return r
 
 
-def _create_multi(params: bytes) -> collections_pb2.CreateCollectionRequest:
-    r = collections_pb2.CreateCollectionRequest(name="mv")
-    f = r.schema.vectors.add(name="t").field.multi_vector
-    f.dim, f.params_json = 4, params
+def _create_compressed(params: bytes) -> collections_pb2.CreateCollectionRequest:
+    r = collections_pb2.CreateCollectionRequest(name="cv")
+    f = r.schema.vectors.add(name="t").field
+    f.dense.dim, f.dense.metric = 4, "cosine"
+    f.compression.kind, f.compression.params_json = "pq", params
     return r
 
 
@@ -124,7 +125,7 @@ FOUND = [  # (what the fuzzer sent, path, request bytes, expected status): INTER
         _upsert_with_payload(b"[" * 10**5 + b"]" * 10**5),
         "INVALID_ARGUMENT",
     ),
-    ("params_json not an object", "/vecdb.v1.Collections/Create", _create_multi(b"5"), "INVALID_ARGUMENT"),
+    ("params_json not an object", "/vecdb.v1.Collections/Create", _create_compressed(b"5"), "INVALID_ARGUMENT"),
     ("backup path with NUL", "/vecdb.v1.Admin/Backup", admin_pb2.BackupRequest(path="a\0b"), "INVALID_ARGUMENT"),
     ("10k queries x k=10k", "/vecdb.v1.Search/Search", None, "RESOURCE_EXHAUSTED"),
 ]

@@ -458,7 +458,7 @@ class Collection:
 
     # ------------------------------------------------------------------ model versions (query drift)
     def _map_queries(self, field: str, queries: object, version: str) -> tuple[np.ndarray, bool]:
-        reg = self._models[field]
+        reg = self._registry(field)  # unknown or multi-vector field -> InvalidArgument
         with self._env.read() as txn:
             self._state(txn)
             m = reg.resolve(txn, self._t["aux"], version)

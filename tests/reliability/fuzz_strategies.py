@@ -13,7 +13,7 @@ import json
 import numpy as np
 from hypothesis import strategies as st
 
-from vecdb_client.pb import admin_pb2, collections_pb2, points_pb2, search_pb2, types_pb2
+from vecdb_client.pb import admin_pb2, collections_pb2, models_pb2, points_pb2, search_pb2, types_pb2
 
 # The fuzz server's collections (see fuzz_grpc.seed_server): "f" dense(4, l2) indexed, "g" dense(3, cosine) exact.
 PAYLOAD_SCHEMA = {"n": "integer", "x": "float", "kw": "keyword", "tags": "keyword_set", "b": "boolean", "d": "datetime"}
@@ -445,7 +445,17 @@ def create_request(draw) -> collections_pb2.CreateCollectionRequest:
                 h.seed = draw(st.integers(*U64))
         elif kind == "multi_vector":
             nf.field.multi_vector.dim = draw(st.integers(0, 2**32 - 1))
-            nf.field.multi_vector.params_json = draw(st.binary(max_size=10))
+            mv = nf.field.multi_vector
+            mv.metric = draw(st.sampled_from(["", "maxsim"]) | any_text)
+            if draw(st.booleans()):
+                mv.compression.kind = draw(st.sampled_from(["none", "int8", "binary", "residual"]) | any_text)
+                if draw(st.booleans()):
+                    mv.compression.nbits = draw(st.integers(0, 9) | st.integers(0, 2**32 - 1))
+            if draw(st.booleans()):
+                mv.fde.k_sim = draw(st.integers(0, 8) | st.integers(0, 2**32 - 1))
+                mv.fde.reps = draw(st.integers(0, 8) | st.integers(0, 2**32 - 1))
+                if draw(st.booleans()):
+                    mv.fde.d_proj = draw(st.integers(0, 40) | st.integers(0, 2**32 - 1))
         elif kind == "binary":
             nf.field.binary.bits = draw(st.integers(0, 2**32 - 1))
         if draw(st.integers(0, 5)) == 0:
@@ -503,12 +513,64 @@ def request_strategies() -> dict[str, st.SearchStrategy]:
             field=st.sampled_from(["", "v", "w"]) | any_text,
             chunk=st.integers(0, 100) | st.integers(*U64),
         ),
+        "/vecdb.v1.Collections/Calibrate": calibrate_request(),
+        "/vecdb.v1.Drift/SetModelVersion": st.builds(
+            models_pb2.SetModelVersionRequest, collection=ref, field=field_names, version=any_text
+        ),
+        "/vecdb.v1.Drift/ModelVersions": st.builds(models_pb2.ModelVersionsRequest, collection=ref, field=field_names),
+        "/vecdb.v1.Drift/FitQueryMap": fit_query_map_stream(),
+        "/vecdb.v1.Drift/DropQueryMap": st.builds(
+            models_pb2.DropQueryMapRequest, collection=ref, field=field_names, version=any_text
+        ),
         "/vecdb.v1.Admin/ServerInfo": st.just(admin_pb2.ServerInfoRequest()),
         "/vecdb.v1.Admin/Stats": st.just(admin_pb2.StatsRequest()),
         "/vecdb.v1.Admin/Backup": st.builds(admin_pb2.BackupRequest, path=any_text | st.sampled_from(["b1", "../b"])),
         "/vecdb.v1.Admin/Snapshot": st.builds(admin_pb2.SnapshotRequest, chunk_bytes=st.integers(0, 2**32 - 1)),
     }
     return cases
+
+
+@st.composite
+def calibrate_request(draw) -> collections_pb2.CalibrateRequest:
+    r = collections_pb2.CalibrateRequest(collection=draw(collection_ref()))
+    r.field = draw(st.sampled_from(["", "v", "t"]) | any_text)
+    for name in ("k", "n_pseudo", "pseudo_tokens", "seed"):
+        if draw(st.booleans()):
+            setattr(r, name, draw(st.integers(-3, 70) | st.integers(*INT64)))
+    if draw(st.booleans()):
+        r.recall_target = draw(any_float)
+    r.measure_only = draw(st.booleans())
+    return r
+
+
+def _pair_rows(draw, out: models_pb2.PairRows) -> None:
+    draw(tensor(dims=(4, 3), out=out.src))
+    draw(tensor(dims=(4, 3), out=out.dst))
+    if draw(st.booleans()):
+        draw(tensor(dims=(1, 3), out=out.weights))
+
+
+@st.composite
+def fit_query_map_stream(draw) -> list[models_pb2.FitQueryMapRequest]:
+    """The client stream of Drift.FitQueryMap: a header (collection, field, version, kind, args) then pair rows;
+    sometimes no message at all, a header repeated, or rows before the header."""
+    msgs = []
+    for i in range(draw(st.integers(0, 4))):
+        m = models_pb2.FitQueryMapRequest()
+        if i == 0 or draw(st.integers(0, 5)) == 0:
+            m.collection.CopyFrom(draw(collection_ref()))
+            m.field = draw(st.sampled_from(["v", ""]) | any_text)
+            m.version = draw(st.sampled_from(["m2", ""]) | any_text)
+            m.kind = draw(
+                st.sampled_from(["", "auto", "procrustes", "ridge", "low_rank", "mean_shift", "mlp"]) | any_text
+            )
+            m.args_json = draw(st.sampled_from([b"", b"{}", b"5", b"[", b'{"holdout": 2}', b'{"epochs": 1e9}']))
+        if draw(st.booleans()):
+            _pair_rows(draw, m.pairs)
+        if draw(st.integers(0, 3)) == 0:
+            _pair_rows(draw, m.val)
+        msgs.append(m)
+    return msgs
 
 
 @st.composite
@@ -561,7 +623,7 @@ def requests() -> st.SearchStrategy:
     return st.one_of(*every, *[search] * 6, *[upsert] * 3)
 
 
-STREAMING_REQUESTS = {"/vecdb.v1.Points/UpsertStream"}
+STREAMING_REQUESTS = {"/vecdb.v1.Points/UpsertStream", "/vecdb.v1.Drift/FitQueryMap"}
 STREAMING_RESPONSES = {"/vecdb.v1.Admin/Snapshot"}
 
 
