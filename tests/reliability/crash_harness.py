@@ -96,18 +96,10 @@ def _rotation(seed: int) -> np.ndarray:
 def _fit_drift_map(col, op: dict) -> None:
     """Queries of model version "q2" are the index version's vectors rotated by a fixed orthogonal matrix: a map
     fitted on pairs of stored points must undo it (checked after each kill through search(model_version="q2"))."""
-    register = _method(col, ("register_model_version",))
-    if register is not None:
-        try:
-            _call(register, field="v", version="q2", dim=DIM, is_index_version=False)
-        except Exception as e:  # noqa: BLE001 - registering twice is fine; anything else surfaces in the fit
-            if type(e).__name__ != "AlreadyExists":
-                raise
     ids = list(range(op["no"] % 100, POOL, 7))[:300]
-    target = np.stack([vector(i, 0) for i in ids])
-    source = target @ _rotation(0).T
-    fn = _method(col, ("fit_query_map", "fit_drift_map"))
-    _call(fn, field="v", source_version="q2", source=source, target=target, spec={"kind": "procrustes"}, seed=0)
+    old = np.stack([vector(i, 0) for i in ids])
+    new = old @ _rotation(0).T
+    col.fit_query_map("v", "q2", new, old, kind="procrustes", seed=0, progress=False)
 
 
 def _check_drift_map(col, got: dict) -> None:
@@ -126,7 +118,7 @@ OPTIONAL_OPS = {
         None,
     ),
     "fit_drift_map": (
-        lambda c: _method(c, ("fit_query_map", "fit_drift_map")) is not None,
+        lambda c: _method(c, ("fit_query_map",)) is not None,
         _fit_drift_map,
         _check_drift_map,
     ),
