@@ -53,7 +53,7 @@ BAD_UPSERTS = [
     ("keyword field", dict(ids=[2, 3], vectors=V, payloads=[{"lang": 5}, None])),
     ("integer field", dict(ids=[2, 3], vectors=V, payloads=[{"n": 1.5}, None])),
     ("integer field", dict(ids=[2, 3], vectors=V, payloads=[{"n": True}, None])),
-    ("must be finite", dict(ids=[2, 3], vectors=V, payloads=[{"x": float("nan")}, None])),
+    ("must be a finite", dict(ids=[2, 3], vectors=V, payloads=[{"x": float("nan")}, None])),
     ("boolean field", dict(ids=[2, 3], vectors=V, payloads=[{"ok": "yes"}, None])),
     ("give a list of strings", dict(ids=[2, 3], vectors=V, payloads=[{"tags": "a"}, None])),
     ("holds non-string", dict(ids=[2, 3], vectors=V, payloads=[{"tags": ["a", 1]}, None])),

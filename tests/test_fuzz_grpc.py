@@ -151,8 +151,7 @@ def test_snapshot_with_tiny_chunks_is_clamped(target):
     assert sum(len(c.data) for c in chunks) == chunks[0].total_bytes
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug huge-int-isfinite (vecdb/filters.py): INTERNAL over gRPC")
-def test_bug_huge_int_filter_bound_over_grpc(target):
+def test_huge_int_filter_bound_over_grpc_is_invalid_argument(target):
     r = _search()
     r.filter.range.field = "x"
     r.filter.range.gt.big_int = "1" + "0" * 400

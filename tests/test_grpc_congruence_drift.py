@@ -141,22 +141,13 @@ def test_bad_drift_calls(pair, call):
     assert entry[1] == "raise" and entry[2] in ("InvalidArgument", "NotFound"), entry
 
 
-ENGINE_GAP = (
-    "engine gap: fit_query_map() lets a raw ValueError / TypeError escape for a non-numeric `old` array or a `val` "
-    "that is not a pair (INTERNAL over gRPC, where the client rejects it itself); remove once it raises "
-    "InvalidArgument"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=ENGINE_GAP)
 @pytest.mark.parametrize("kwargs", [{"old": [["a"] * D] * 3}, {"val": 5}])
-def test_engine_gap_fit_query_map_argument_errors(db, kwargs):
+def test_fit_query_map_argument_errors(db, kwargs):
+    """A non-numeric `old` or a `val` that is not a pair is InvalidArgument (was a raw ValueError / TypeError)."""
     c = _collection(db)
     args = {"new": NEW[:3], "old": X[:3], **kwargs}
-    try:
+    with pytest.raises(vecdb.InvalidArgument):
         c.fit_query_map("v", "x", args.pop("new"), args.pop("old"), kind="procrustes", **args)
-    except vecdb.InvalidArgument:
-        pass  # a clear error is fine; anything else is the gap
 
 
 @pytest.fixture(scope="module")

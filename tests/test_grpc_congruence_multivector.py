@@ -191,24 +191,19 @@ def test_multivector_bad_calls(pair, call):
     assert entry[1] == "raise"
 
 
-ENGINE_GAP = (
-    "engine gap: calibrate() does not validate k / seed / recall_target types (a raw ValueError / TypeError, INTERNAL "
-    "over gRPC), and a numpy integer k fails to store (TypeError from json); remove this mark once the engine "
-    "raises InvalidArgument (or accepts numpy integers)"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=ENGINE_GAP)
-@pytest.mark.parametrize(
-    "kwargs", [{"seed": -1}, {"seed": 2.5}, {"recall_target": "high"}, {"k": np.int64(2)}, {"k": 2.5}]
-)
-def test_engine_gap_calibrate_arguments(db, kwargs):
+@pytest.mark.parametrize("kwargs", [{"seed": -1}, {"seed": 2.5}, {"recall_target": "high"}, {"k": 2.5}, {"k": 0}])
+def test_calibrate_argument_errors(db, kwargs):
+    """Bad calibrate() arguments are InvalidArgument (were raw ValueError / TypeError: INTERNAL over gRPC)."""
     c = _create(db)
     c.upsert([1, 2, 3], {"tok": DOCS[:3], "emb": _emb(3)})
-    try:
+    with pytest.raises(vecdb.InvalidArgument):
         c.calibrate("tok", **kwargs)
-    except vecdb.InvalidArgument:
-        pass  # a clear error is fine; anything else is the gap
+
+
+def test_calibrate_accepts_numpy_integers(db):
+    c = _create(db)
+    c.upsert([1, 2, 3], {"tok": DOCS[:3], "emb": _emb(3)})
+    assert c.calibrate("tok", k=np.int64(2), seed=np.int32(1))["k"] == 2
 
 
 def test_large_multivector_upsert_is_split_and_stays_atomic(pair, monkeypatch):

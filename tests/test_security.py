@@ -183,7 +183,6 @@ def test_collection_names_cannot_traverse_paths(tmp_path):
         srv.stop(0)
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug (vecdb/schema.py): '$' in the name regexes accepts a trailing \\n")
 def test_names_with_a_trailing_newline_are_rejected(tmp_path):
     with vecdb.open(tmp_path / "db") as db:
         with pytest.raises(vecdb.InvalidArgument):

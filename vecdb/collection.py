@@ -502,7 +502,10 @@ class Collection:
         reg = self._registry(field)
         version = check_version(version)
         f = self.schema.vectors[field]
-        old_arr = np.asarray(old, dtype=np.float32) if not isinstance(old, np.ndarray) else old
+        try:
+            old_arr = np.asarray(old, dtype=np.float32) if not isinstance(old, np.ndarray) else old
+        except (TypeError, ValueError) as e:
+            raise InvalidArgument(f"old (index-space) vectors must be a numeric (n, {f.dim}) array: {e}") from None
         if old_arr.ndim != 2 or old_arr.shape[1] != f.dim:
             raise InvalidArgument(
                 f"old (index-space) vectors must be (n, {f.dim}) for field {field!r}, got shape {old_arr.shape}"
@@ -599,6 +602,16 @@ class Collection:
         if field not in self._mv:
             self.schema.field(field)
             raise InvalidArgument(f"calibrate applies to multi-vector fields; {field!r} is dense")
+        k = _check_int_arg("k", k, 1, 100_000)
+        n_pseudo = _check_int_arg("n_pseudo", n_pseudo, 1, 1_000_000)
+        pseudo_tokens = _check_int_arg("pseudo_tokens", pseudo_tokens, 1, 1_000_000)
+        seed = _check_int_arg("seed", seed, 0, 2**63 - 1)
+        if recall_target is not None and (
+            isinstance(recall_target, bool)
+            or not isinstance(recall_target, (int, float, np.floating))
+            or not 0.0 < float(recall_target) <= 1.0
+        ):
+            raise InvalidArgument(f"recall_target must be in (0, 1], got {recall_target!r}")
         mvf, hidden = self._mv[field]
         fs = self._fields[hidden]
         t = self._t
@@ -713,3 +726,13 @@ def _check_k(k: object) -> None:
         raise InvalidArgument(f"k must be an integer, got {k!r}")
     if not 1 <= k <= MAX_K:
         raise InvalidArgument(f"k must be in [1, {MAX_K}], got {k}")
+
+
+def _check_int_arg(name: str, v: object, lo: int, hi: int) -> int:
+    """An integer argument in [lo, hi] (numpy integers accepted) as a plain int, else InvalidArgument (a wrong
+    type in the words the gRPC client uses when it refuses one locally)."""
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+        raise InvalidArgument(f"{name} must be an integer{' >= 1' if name == 'k' else ''}, got {v!r}")
+    if not lo <= int(v) <= hi:
+        raise InvalidArgument(f"{name} must be in [{lo}, {hi}], got {int(v)}")
+    return int(v)

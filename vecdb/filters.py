@@ -175,7 +175,7 @@ def _value_ok(t: PayloadType, v: Any) -> bool:
     if t is PayloadType.INTEGER:
         return isinstance(v, int) and not isinstance(v, bool)
     if t is PayloadType.FLOAT:
-        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        return _finite_number(v)
     if t is PayloadType.DATETIME:
         return isinstance(v, _dt.datetime) or (isinstance(v, int) and not isinstance(v, bool))
     return False
@@ -192,7 +192,17 @@ def _norm_value(t: PayloadType, v: Any) -> Any:
 def _bound_ok(t: PayloadType, v: Any) -> bool:
     if t is PayloadType.DATETIME and isinstance(v, _dt.datetime):
         return True
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    return _finite_number(v)
+
+
+def _finite_number(v: Any) -> bool:
+    """An int or float a float column can hold (an int beyond float range is not: math.isfinite would raise)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
 
 
 def validate(f: object, schema_payload: Mapping[str, PayloadType], depth: int = 0) -> Filter:

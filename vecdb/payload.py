@@ -46,8 +46,12 @@ def coerce_value(name: str, t: PayloadType, v: Any) -> Any:
         v = _plain_number(v)
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise InvalidArgument(f"payload field {name!r} is a float field; got {v!r} ({type(v).__name__})")
-        if not math.isfinite(v):
-            raise InvalidArgument(f"payload field {name!r} must be finite; got {v!r}")
+        try:
+            finite = math.isfinite(v)
+        except OverflowError:  # an int beyond float range
+            finite = False
+        if not finite:
+            raise InvalidArgument(f"payload field {name!r} must be a finite float; got {str(v)[:40]!r}")
         return float(v)
     if t is PayloadType.BOOLEAN:
         if not isinstance(v, bool):

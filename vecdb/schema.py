@@ -21,7 +21,7 @@ _COLLECTION_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]{0,63}$")
 
 
 def check_name(name: object, what: str) -> str:
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise InvalidArgument(
             f"{what} name {name!r} is invalid: use 1-64 characters, letters, digits, '_', '.', '-', "
             "starting with a letter or '_'"
@@ -31,7 +31,7 @@ def check_name(name: object, what: str) -> str:
 
 def check_collection_name(name: object) -> str:
     # Collection names never touch the filesystem, but the rule also keeps them safe in URLs, logs and shells.
-    if not isinstance(name, str) or not _COLLECTION_NAME.match(name):
+    if not isinstance(name, str) or not _COLLECTION_NAME.fullmatch(name):
         raise InvalidArgument(
             f"collection name {name!r} is invalid: use 1-64 characters, letters, digits, '_' or '-', "
             "not starting with '-'"
@@ -228,7 +228,12 @@ class CollectionSchema:
         vectors = d["vectors"]
         if not isinstance(vectors, Mapping):
             raise InvalidArgument("schema 'vectors' must be a mapping of field name to definition")
+        payload = d.get("payload") or {}
+        if not isinstance(payload, Mapping):
+            raise InvalidArgument(
+                f"schema 'payload' must be a mapping of field name to type, got {type(payload).__name__}"
+            )
         return cls(
             vectors={n: vector_field_from_dict(f) if isinstance(f, Mapping) else f for n, f in vectors.items()},
-            payload=dict(d.get("payload") or {}),
+            payload=dict(payload),
         )

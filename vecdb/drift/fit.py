@@ -238,6 +238,8 @@ def fit_map(
             "use ridge, low_rank or mlp to map between dimensions"
         )
     if val is not None:
+        if not isinstance(val, (tuple, list)) or len(val) != 2:
+            raise InvalidArgument(f"val must be a pair (src, dst) of arrays, got {type(val).__name__}")
         Xv, Yv = _as_pairs(val[0], val[1], "val pairs")
         if Xv.shape[1] != d_src or Yv.shape[1] != d_dst:
             raise InvalidArgument(f"val pairs are {Xv.shape[1]} -> {Yv.shape[1]}, the fit pairs {d_src} -> {d_dst}")

@@ -24,7 +24,7 @@ _VERSION = re.compile(r"^[A-Za-z0-9_.:@+\-/]{1,128}$")
 
 
 def check_version(v: object) -> str:
-    if not isinstance(v, str) or not _VERSION.match(v):
+    if not isinstance(v, str) or not _VERSION.fullmatch(v):
         raise InvalidArgument(f"model version {v!r} is invalid: 1-128 characters of letters, digits and _.:@+-/")
     return v
 
