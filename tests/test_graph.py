@@ -323,3 +323,36 @@ def test_index_rollback_when_the_map_fills(tmp_path, rng):
         np.testing.assert_array_equal(disk.links0[: disk.n_indexed], mem_links)
         hits = col.search("v", x[:200], k=1, with_payload=False)
         assert np.mean([h.ids[0] == i for i, h in enumerate(hits)]) > 0.99
+
+
+def _churn_self_recall(tmp_path, rng, cycles: int) -> tuple[float, bool]:
+    from vecdb.index.maintain import _weakly_linked
+
+    with vecdb.open(tmp_path / "db", sync=False) as db:
+        idx = HNSWParams(m=8, ef_construction=40, index_threshold=200)
+        col = db.create_collection("c", vectors={"v": vecdb.Dense(16, "l2", index=idx)})
+        x = rng.normal(size=(2000, 16)).astype(np.float32)
+        col.upsert(np.arange(2000), x)
+        for _ in range(cycles):  # replace a third of the points (new rows, old ones dead), then compact
+            ids = rng.choice(2000, 700, replace=False)
+            x[ids] = rng.normal(size=(700, 16)).astype(np.float32)
+            col.upsert(ids, x[ids])
+            col.build_index()
+            col.compact()
+        hits = col.search("v", x, k=1, with_payload=False)
+        recall = float(np.mean([h.ids[0] == i for i, h in enumerate(hits)]))
+        fs = col._fields["v"]
+        return recall, _weakly_linked(fs.index.graph)
+
+
+def test_graph_stays_linked_through_churn_and_compactions(tmp_path, rng, monkeypatch):
+    """Repairs around deleted nodes only prune links: over many churn + compaction cycles nodes lose their
+    in-links and become unreachable. Compaction rebuilds such a graph; without that, self-recall decays."""
+    recall, weak = _churn_self_recall(tmp_path / "a", np.random.default_rng(7), cycles=20)
+    assert recall >= 0.995 and not weak, (recall, weak)
+    from vecdb.index import maintain
+
+    monkeypatch.setattr(maintain, "WEAK_LINK_FRACTION", 10.0)  # never rebuild: the decay the rebuild prevents
+    monkeypatch.setattr(maintain, "REBUILD_FRACTION", 10.0)
+    recall_repair_only, _ = _churn_self_recall(tmp_path / "b", np.random.default_rng(7), cycles=20)
+    assert recall_repair_only < recall, (recall_repair_only, recall)

@@ -16,6 +16,7 @@ from ..schema import Dense
 from ..storage import tombstones
 from ..storage.blocks import BlockArray
 from ..storage.keys import State
+from .hnsw import Graph
 from .runtime import FieldIndex, VectorCache
 from .store import GraphMeta
 
@@ -112,5 +113,29 @@ def compact_field(txn, tables, fs: FieldState, old: State, keep: np.ndarray, new
     meta = idx.store.meta(txn, aux)
     g = idx.for_write(txn, aux, blocks, meta, capacity=old.next_row)
     new_g = g.remapped(keep, x_old)
+    removed = g.n_indexed - new_g.n_indexed
+    if removed >= REBUILD_FRACTION * max(g.n_indexed, 1) or _weakly_linked(new_g):
+        # Repairs around deleted nodes prune links and add none back: over churn + compaction cycles nodes lose
+        # in-links and searches stop reaching them (the crash harness measured self-recall 0.977 vs 0.999 for a
+        # fresh graph of the same rows). A large deletion, or a graph already weakly linked, is rebuilt instead.
+        n = new_g.n_indexed
+        new_g = Graph(g.params, g.metric, capacity=max(len(keep), 1))
+        new_g.insert(np.arange(n), kept, epoch=new.epoch)
     new_meta = idx.store.rewrite(txn, aux, blocks, new_g, version=meta.version + 1, epoch=new.epoch)
     itx.on_commit.append(lambda: idx.replace(new_g, new_meta))
+
+
+REBUILD_FRACTION = 0.2  # compactions removing this share of the indexed nodes rebuild the graph
+WEAK_LINK_FRACTION = 0.01  # a fresh graph has ~0.25% of its nodes with <= 1 level-0 in-link (measured, m=8)
+
+
+def _weakly_linked(g: Graph) -> bool:
+    """More than WEAK_LINK_FRACTION of the nodes reachable through at most one level-0 link."""
+    n = g.n_indexed
+    if n < 100:
+        return False
+    deg = g.links0[:n, 0]
+    lists = g.links0[:n, 1:]
+    used = np.arange(lists.shape[1])[None, :] < deg[:, None]
+    indeg = np.bincount(lists[used], minlength=n)
+    return int((indeg[:n] <= 1).sum()) > WEAK_LINK_FRACTION * n
