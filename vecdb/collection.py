@@ -223,7 +223,7 @@ class Collection:
             for name, cf in self._codes.items():
                 cf.append(txn, t["aux"], t["block"], first, vecs[name])
                 if cf.needs_training(txn, t["aux"], new.live):
-                    x = self._fields[name].vectors.get(txn, t["block"], new)
+                    x = self._float_rows(txn, self._fields[name], new)
                     cf.train(txn, t, x, new.next_row, sample=None, seed=0, progress=None)
             for fs in self._fields.values():
                 if fs.index is not None:
@@ -702,12 +702,22 @@ class Collection:
         def tx(txn) -> dict[str, Any]:
             st = self._state(txn)
             itx.begin_attempt(st)
-            x = fs.vectors.get(txn, t["block"], st)
+            x = self._float_rows(txn, fs, st)
             return cf.train(txn, t, x, st.next_row, sample=sample, seed=seed, progress=progress, queries=queries)
 
         with itx:
             head = self._env.write(tx)
         return {k: v for k, v in head.items() if k != "token"}
+
+    def _float_rows(self, txn, fs: FieldState, st: State) -> np.ndarray:
+        """All float rows of a field: the in-memory cache of an indexed field, else a temporary copy of the blocks
+        (a field searched on codes keeps its floats in LMDB, off the hot memory path)."""
+        if fs.index is not None:
+            return fs.vectors.get(txn, self._t["block"], st)
+        out = np.empty((st.next_row, fs.field.dim), np.float32)
+        for first, view in fs.column.views(txn, self._t["block"], st.next_row):
+            out[first : first + view.shape[0]] = view
+        return out
 
     def compression_info(self, field: str) -> dict[str, Any] | None:
         """The trained codec's header of a compressed field (None: not trained yet)."""

@@ -17,7 +17,7 @@ def prepare_binary(field, x: object, what: str, *, n: int | None = None) -> np.n
     if arr.ndim == 1:
         arr = arr.reshape(1, -1)
     if arr.ndim != 2 or arr.dtype.kind not in "biuf":
-        raise InvalidArgument(f"{what} must be a 2-D array of bits or packed bits, got {arr.dtype} {arr.shape}")
+        raise InvalidArgument(f"{what} must be a 2-D array of bits or packed bits, got shape {arr.shape}")
     if n is not None and arr.shape[0] != n:
         raise InvalidArgument(f"{what} has {arr.shape[0]} rows for {n} ids")
     width = arr.shape[1]
@@ -32,6 +32,11 @@ def prepare_binary(field, x: object, what: str, *, n: int | None = None) -> np.n
     else:
         raise InvalidArgument(
             f"{what} does not fit a {bits}-bit binary field: give (n, {bits}) 0/1 values, (n, {(bits + 7) // 8}) "
-            f"packed uint8 or (n, {field.words}) uint64 words, got {arr.dtype} {arr.shape}"
+            f"packed uint8 or (n, {field.words}) uint64 words, got {_kind(arr)} of shape {arr.shape}"
         )
     return np.ascontiguousarray(out, dtype=np.uint64)
+
+
+def _kind(arr: np.ndarray) -> str:
+    # Names only the dtypes that decide the reading (a client may carry other numbers as float64 on the wire).
+    return f"{arr.dtype} words" if arr.dtype in (np.uint8, np.uint64) else "other numbers"

@@ -243,7 +243,7 @@ class CompressedField:
             "codec": t.codec.spec.kind,
             "codes_scanned": n_allowed,
             "rows_rescored": 0,
-            "oversample": factor,
+            "oversample": float(factor),
         }
         if not do_rescore:
             return cdist, crows, explain
