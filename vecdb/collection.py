@@ -397,6 +397,15 @@ class Collection:
         Indexed fields are searched through the HNSW graph (rows not yet indexed are scanned exactly and merged);
         params=SearchParams(ef=..., exact=True) sets the beam width or forces the exact scan. Each Hits.explain
         tells which path ran and how many distances it computed.
+
+        Compressed fields (Dense(compression=...)): once the codec is trained, a field without an index is searched
+        on its codes (fused top-k over the code blocks, filter applied) for k * oversample candidates, which are
+        rescored exactly with the float vectors (explain: path "codes+rescore", codes_scanned, rows_rescored,
+        oversample). A field with an HNSW index keeps the graph as its default; SearchParams(use_codes=True) takes
+        the codes path instead. exact=True always scans the floats; rescore=False returns the code ranking with
+        the codec's own scores (-code distance); oversample=None takes the calibrated factor for recall_target
+        (default 0.95). Before training, the float path runs and explain["compression"] says so.
+        Binary fields: exact Hamming scan; scores are -(differing bits).
         """
         if field in self._mv:
             if model_version is not None:
