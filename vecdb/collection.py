@@ -515,7 +515,7 @@ class Collection:
 
     # ------------------------------------------------------------------ model versions (query drift)
     def _map_queries(self, field: str, queries: object, version: str) -> tuple[np.ndarray, bool]:
-        reg = self._registry(field)
+        reg = self._registry(field)  # unknown or multi-vector field -> InvalidArgument
         with self._env.read() as txn:
             self._state(txn)
             m = reg.resolve(txn, self._t["aux"], version)
@@ -530,7 +530,8 @@ class Collection:
     def _registry(self, field: str) -> ModelRegistry:
         self.schema.field(field)
         if field not in self._models:
-            raise InvalidArgument(f"model versions apply to dense fields; {field!r} is not dense")
+            kind = self.schema.vectors[field].kind
+            raise InvalidArgument(f"model versions apply to dense fields; {field!r} is {kind}")
         return self._models[field]
 
     def set_model_version(self, field: str, version: str) -> None:
