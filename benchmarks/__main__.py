@@ -17,6 +17,7 @@ BENCHMARKS = {
     "multivector_engine": "the same through Collection.search (tokens in LMDB, FDEs in vecdb's graph)",
     "remote_features": "gRPC vs embedded for multi-vector search/ingest and streamed drift-map fits (SciFact)",
     "compression": "codecs (sign, learned binary, PQ/OPQ, int8, Matryoshka) vs exact and faiss (SciFact, GloVe)",
+    "compression_engine": "compressed fields through Collection.search: codes + rescore vs exact (SciFact, GloVe)",
 }
 
 

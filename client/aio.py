@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from vecdb.errors import InvalidArgument
 from vecdb.ids import PointId
 from vecdb.results import Hits, Point, ScrollPage
 from vecdb.schema import CollectionSchema
@@ -112,6 +113,57 @@ class AsyncRemoteCollection(CollectionOps):
         count. With recall_target, the count reaching it becomes the field's default. Returns the counts for a
         few recall levels: {"k", "queries", "default_candidates", "candidates_for": {recall: candidates}}."""
         return await self._run(self._calibrate(field, k, recall_target, n_pseudo, pseudo_tokens, seed, timeout))
+
+    async def train_compression(
+        self,
+        field: str,
+        sample: int | None = None,
+        seed: int = 0,
+        *,
+        queries: object = None,
+        progress: bool | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """(Re)train the codec of the compressed `field` on the server (see vecdb.Collection.train_compression);
+        returns the codec header (bytes_per_vector, trained_on, calibration...)."""
+        return await self._run(self._train_compression(field, sample, seed, queries, timeout))
+
+    async def compression_report(
+        self,
+        field: str,
+        codecs: list | None = None,
+        sample: int = 1000,
+        k: int = 10,
+        seed: int = 0,
+        *,
+        recall_target: float = 0.95,
+        progress: bool | None = None,
+        timeout: float | None = None,
+    ) -> list:
+        """The measured price of candidate codecs on the field's own vectors, measured on the server (see
+        vecdb.Collection.compression_report): ReportRows, the exact float32 scan first."""
+        return await self._run(self._compression_report(field, codecs, sample, k, seed, recall_target, timeout))
+
+    async def pick_compression(
+        self,
+        field: str,
+        budget_bytes: float | None = None,
+        recall_target: float | None = None,
+        *,
+        rows: list | None = None,
+        **report_args,
+    ):
+        """The codec to use, chosen from measured rows (given, or measured now on the server) as
+        vecdb.Collection.pick_compression does."""
+        from vecdb.compression import choose_codec
+
+        if budget_bytes is None and recall_target is None:
+            raise InvalidArgument("give budget_bytes, recall_target, or both")
+        if rows is None:
+            if recall_target is not None:
+                report_args.setdefault("recall_target", recall_target)
+            rows = await self.compression_report(field, **report_args)
+        return choose_codec(rows, max_bytes=budget_bytes, min_recall=recall_target)
 
     async def set_model_version(self, field: str, version: str) -> None:
         """Record which embedding model version the vectors of the dense `field` come from (its index version)."""

@@ -106,6 +106,7 @@ class _StubSet:
         self.search = search_pb2_grpc.SearchStub(channel)
         self.admin = admin_pb2_grpc.AdminStub(channel)
         self.drift = models_pb2_grpc.DriftStub(channel)
+        self.compression = models_pb2_grpc.CompressionStub(channel)
         self.health = health_pb2_grpc.HealthStub(channel)
         self.metadata = (("authorization", f"Bearer {token}"),) if token else None
         self.timeout = timeout

@@ -461,7 +461,7 @@ def from_pb_schema(m: types_pb2.CollectionSchema) -> CollectionSchema:
 
 
 # ---------------------------------------------------------------------------------------------------- search
-_OPTIONAL_PARAMS = ("ef", "candidates", "recall_target", "reduce_tau")
+_OPTIONAL_PARAMS = ("ef", "candidates", "recall_target", "reduce_tau", "oversample")
 
 
 def to_pb_search_params(p: SearchParams, out: types_pb2.SearchParams | None = None) -> types_pb2.SearchParams:
@@ -474,11 +474,17 @@ def to_pb_search_params(p: SearchParams, out: types_pb2.SearchParams | None = No
         if v is not None:
             setattr(m, name, v)
     m.exact = p.exact
+    m.use_codes = p.use_codes
+    if not p.rescore:  # unset means the default, True
+        m.rescore = False
     return m
 
 
 def from_pb_search_params(m: types_pb2.SearchParams) -> SearchParams:
-    return SearchParams(exact=m.exact, **{n: getattr(m, n) for n in _OPTIONAL_PARAMS if m.HasField(n)})
+    kwargs = {n: getattr(m, n) for n in _OPTIONAL_PARAMS if m.HasField(n)}
+    if m.HasField("rescore"):
+        kwargs["rescore"] = m.rescore
+    return SearchParams(exact=m.exact, use_codes=m.use_codes, **kwargs)
 
 
 def to_pb_value(v: Any, out: types_pb2.Value | None = None) -> types_pb2.Value:

@@ -26,7 +26,7 @@ from vecdb.errors import AlreadyExists, InvalidArgument
 from vecdb.ids import MAX_ID, PointId, as_id_list, encode_id
 from vecdb.multivector.field import MultiVectorField
 from vecdb.results import Hits, Point, ScrollPage
-from vecdb.schema import CollectionSchema, MultiVector, check_collection_name
+from vecdb.schema import Binary, CollectionSchema, MultiVector, check_collection_name
 
 from . import convert as C
 from .pb import admin_pb2, collections_pb2, models_pb2, points_pb2, search_pb2, types_pb2
@@ -142,6 +142,19 @@ def _float_matrix(x: object) -> np.ndarray | None:
     return arr if arr.ndim == 2 else None
 
 
+def binary_array(x: object, what: str) -> np.ndarray:
+    """Bits for a Binary field, sent in a dtype that keeps them exact: uint8 / uint64 as given, booleans as uint8,
+    other numbers as float64 (0/1 stay 0/1); the engine checks the width and values."""
+    arr = np.asarray(x)
+    if arr.dtype in (np.uint8, np.uint64):
+        return arr
+    if arr.dtype == np.bool_:
+        return arr.astype(np.uint8)
+    if arr.dtype.kind in "iuf":
+        return arr.astype(np.float64)
+    return C.as_array(x, what)
+
+
 def token_sets(name: str, field: MultiVector, docs: object, n: int) -> list[np.ndarray]:
     """The token sets of a multi-vector field in an upsert as 2-D float32 arrays of one width, which a RaggedTensor
     carries. Input the wire cannot carry (not a list, a 1-D, ragged or non-numeric item, items of different widths)
@@ -250,6 +263,8 @@ class CollectionOps:
         for name, f in self.schema.vectors.items():
             if isinstance(f, MultiVector):
                 out.append((name, token_sets(name, f, given[name], n)))
+            elif isinstance(f, Binary):
+                out.append((name, binary_array(given[name], f"vectors[{name!r}]")))
             else:
                 out.append((name, C.as_array(given[name], f"vectors[{name!r}]")))
         return out
@@ -400,6 +415,8 @@ class CollectionOps:
         if isinstance(f, MultiVector):
             mats, req.multi_single = query_sets(field, f, queries)
             C.to_pb_ragged(mats, req.multi)
+        elif isinstance(f, Binary):
+            C.to_pb_tensor(binary_array(queries, "query"), req.dense)
         else:
             C.to_pb_tensor(C.as_array(queries, "query"), req.dense)
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
@@ -456,6 +473,47 @@ class CollectionOps:
         else:
             req.recall_target = float(recall_target)
         return C.from_pb_calibration((yield Call("collections", "Calibrate", req, timeout)))
+
+    # ------------------------------------------------------------------ compression
+    def _train_compression(
+        self, field: str, sample: int | None, seed: int, queries: object, timeout: float | None
+    ) -> Op:
+        req = models_pb2.TrainCompressionRequest(collection=self._ref, field=self._field_arg(field))
+        if sample is not None:
+            _put_int(req, "sample", sample)
+        _put_int(req, "seed", seed)
+        if queries is not None:
+            q = _float_matrix(queries)
+            if q is None:
+                raise InvalidArgument("queries must be a numeric (n, dim) array")  # the engine's words
+            C.to_pb_tensor(q, req.queries)
+        return C.from_json((yield Call("compression", "TrainCompression", req, timeout)).json, "codec header")
+
+    def _compression_report(
+        self,
+        field: str,
+        codecs: list | None,
+        sample: int,
+        k: int,
+        seed: int,
+        recall_target: float,
+        timeout: float | None,
+    ) -> Op:
+        from vecdb.compression import CompressionSpec, ReportRow, parse_spec
+
+        req = models_pb2.CompressionReportRequest(collection=self._ref, field=self._field_arg(field))
+        for c in codecs or ():
+            spec = parse_spec(c) if isinstance(c, str) else c
+            if not isinstance(spec, CompressionSpec):
+                raise InvalidArgument(f"codecs must be CompressionSpecs or kind strings, got {c!r}")
+            C.to_pb_compression_spec(spec.to_dict(), req.codecs.add())
+        for name, v in (("sample", sample), ("k", k), ("seed", seed)):
+            _put_int(req, name, v)
+        if isinstance(recall_target, bool) or not isinstance(recall_target, (int, float, np.integer, np.floating)):
+            raise InvalidArgument(f"recall_target must be a number in (0, 1], got {recall_target!r}")
+        req.recall_target = float(recall_target)
+        res = yield Call("compression", "CompressionReport", req, timeout)
+        return [ReportRow(**C.from_pb_report_row(r)) for r in res.rows]
 
     # ------------------------------------------------------------------ model versions (query drift)
     def _set_model_version(self, field: str, version: str) -> Op:

@@ -53,7 +53,12 @@ MIN_SNAPSHOT_CHUNK = 64 << 10
 # Optional keyword arguments of Collection.search that this server forwards when the engine accepts them.
 SEARCH_FEATURES = ("filter", "params", "model_version")
 # Capabilities reported when the engine's Collection has the method that provides them.
-METHOD_FEATURES = (("build_index", "build_index"), ("calibrate", "calibrate"), ("model_versions", "fit_query_map"))
+METHOD_FEATURES = (
+    ("build_index", "build_index"),
+    ("calibrate", "calibrate"),
+    ("model_versions", "fit_query_map"),
+    ("compression", "train_compression"),
+)
 # Integer arguments of Collection.calibrate carried by CalibrateRequest (unset: the engine's defaults).
 CALIBRATE_INTS = ("k", "n_pseudo", "pseudo_tokens", "seed")
 
@@ -363,6 +368,7 @@ def os_error(e: OSError, what: str) -> vecdb.VecDBError:
 
 def add_all(server: grpc.Server, db: vecdb.Database, config: ServerConfig) -> list[str]:
     """Register every vecdb service on `server`; returns their full names (for health and reflection)."""
+    from .compression import CompressionServicer  # imports this module
     from .drift import DriftServicer  # imports this module
 
     collections_pb2_grpc.add_CollectionsServicer_to_server(CollectionsServicer(db, config), server)
@@ -370,12 +376,12 @@ def add_all(server: grpc.Server, db: vecdb.Database, config: ServerConfig) -> li
     search_pb2_grpc.add_SearchServicer_to_server(SearchServicer(db, config), server)
     admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(db, config), server)
     models_pb2_grpc.add_DriftServicer_to_server(DriftServicer(db, config), server)
-    # The Compression service (models.proto) is not registered until the engine serves per-field codecs: its calls
-    # answer UNIMPLEMENTED, which the client raises as vecdb.errors.Unimplemented.
+    models_pb2_grpc.add_CompressionServicer_to_server(CompressionServicer(db, config), server)
     return [
         collections_pb2.DESCRIPTOR.services_by_name["Collections"].full_name,
         points_pb2.DESCRIPTOR.services_by_name["Points"].full_name,
         search_pb2.DESCRIPTOR.services_by_name["Search"].full_name,
         admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name,
         models_pb2.DESCRIPTOR.services_by_name["Drift"].full_name,
+        models_pb2.DESCRIPTOR.services_by_name["Compression"].full_name,
     ]

@@ -44,3 +44,28 @@ def test_the_check_catches_a_lost_or_partial_write(tmp_path):
     journal.write_text(good + "BEGIN " + json.dumps(op) + "\n")
     with pytest.raises(AssertionError, match="database != model"):
         check(db, str(journal))
+
+
+def test_the_check_catches_codes_out_of_step(tmp_path):
+    """The compressed field's check is not a rubber stamp either: a stored code row that no longer encodes its
+    point's vector fails it."""
+    import numpy as np
+    from crash_harness import schema_kwargs
+
+    db_path, journal = str(tmp_path / "db"), tmp_path / "journal"
+    ops = [{"op": "upsert", "no": 1, "ids": list(range(300)), "version": 1}, {"op": "fit_compression", "no": 2}]
+    with vecdb.open(db_path) as db:
+        col = db.create_collection("c", **schema_kwargs())
+        for op in ops:
+            execute(col, op)
+        assert col.compression_info("v") is not None
+    journal.write_text("".join("BEGIN " + json.dumps(op) + "\nACK\n" for op in ops))
+    check(db_path, str(journal), rebuild=False)
+    with vecdb.open(db_path) as db:
+        col = db["c"]
+        cf = col._codes["v"]
+        with col._env.read() as txn:
+            t = cf.trained(txn, col._t["aux"])
+        col._env.write(lambda txn: t.column.write_rows(txn, col._t["block"], 5, np.full((1, 16), 7, np.int8)))
+    with pytest.raises(AssertionError, match="stored codes differ"):
+        check(db_path, str(journal), rebuild=False)

@@ -1,5 +1,5 @@
 """The server side of the multi-vector, calibration and model-version RPCs: registration (health, reflection, the
-unregistered Compression service), UNIMPLEMENTED mapping, and malformed requests from other clients (every one
+Compression service), UNIMPLEMENTED mapping, and malformed requests from other clients (every one
 answered with a status and an error class, never INTERNAL, and the server stays up)."""
 
 import grpc
@@ -42,19 +42,21 @@ def _status(fn, request):
     return info.value.code().name, meta.get("vecdb-error-class"), info.value.details(), info.value
 
 
-def test_drift_registered_compression_not(channel):
+def test_drift_and_compression_registered(channel):
     from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
     services = set(ProtoReflectionDescriptorDatabase(channel).get_services())
-    assert "vecdb.v1.Drift" in services and "vecdb.v1.Compression" not in services
+    assert {"vecdb.v1.Drift", "vecdb.v1.Compression"} <= services
     check = health_pb2_grpc.HealthStub(channel).Check
-    assert check(health_pb2.HealthCheckRequest(service="vecdb.v1.Drift"), timeout=5).status == 1  # SERVING
+    for name in ("vecdb.v1.Drift", "vecdb.v1.Compression"):
+        assert check(health_pb2.HealthCheckRequest(service=name), timeout=5).status == 1  # SERVING
     stub = models_pb2_grpc.CompressionStub(channel)
-    req = models_pb2.SetCompressionRequest(field="v", spec=types_pb2.CompressionSpec(kind="pq"))
+    req = models_pb2.SetCompressionRequest(
+        collection=collections_pb2.CollectionRef(name="nope"), field="v", spec=types_pb2.CompressionSpec(kind="pq")
+    )
     code, cls, _, err = _status(stub.SetCompression, req)
-    assert code == "UNIMPLEMENTED" and cls is None
-    rebuilt = rebuild_error(err)  # what the client raises for it
-    assert type(rebuilt) is E.Unimplemented and isinstance(rebuilt, vecdb.VecDBError)
+    assert code == "NOT_FOUND" and cls == "NotFound"
+    assert type(rebuild_error(err)) is E.NotFound
 
 
 def test_unimplemented_from_a_servicer_keeps_its_class(remote, monkeypatch):

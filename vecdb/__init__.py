@@ -14,13 +14,14 @@ from .errors import (
 )
 from .params import HNSWParams, SearchParams
 from .results import Hit, Hits, Point, ScrollPage
-from .schema import CollectionSchema, Dense, MultiVector, PayloadType
+from .schema import Binary, CollectionSchema, Dense, MultiVector, PayloadType
 from .verify import verify
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AlreadyExists",
+    "Binary",
     "CollectionSchema",
     "CorruptDatabase",
     "Database",

@@ -1,4 +1,4 @@
-"""The `vecdb` command line: serve, demo, info, compact."""
+"""The `vecdb` command line: serve, demo, info, compact, compression-report."""
 
 from __future__ import annotations
 
@@ -93,6 +93,29 @@ def cmd_compact(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compression_report(args: argparse.Namespace) -> int:
+    """Measure candidate codecs on one field's own vectors and print the table (read-only)."""
+    import vecdb
+    from vecdb.compression import choose_codec, format_table
+
+    with vecdb.open(args.path, read_only=True) as db:
+        col = db[args.collection]
+        rows = col.compression_report(
+            args.field,
+            args.codec or None,
+            sample=args.sample,
+            k=args.k,
+            seed=args.seed,
+            recall_target=args.recall_target,
+            progress=True,
+        )
+    print(format_table(rows))
+    if args.budget is not None or args.pick_recall is not None:
+        best = choose_codec(rows[1:], max_bytes=args.budget, min_recall=args.pick_recall)
+        print(f"\npick: {best.codec if best else 'none qualifies'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="vecdb", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -116,6 +139,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("collection")
     p.add_argument("--data", default=DEFAULT_DATA_DIR)
     p.set_defaults(fn=cmd_compact)
+
+    p = sub.add_parser(
+        "compression-report", help="bytes/vector, recall and QPS of compression codecs on a field's own vectors"
+    )
+    p.add_argument("path", help="data directory")
+    p.add_argument("collection")
+    p.add_argument("field")
+    p.add_argument("--codec", action="append", help="codec to measure, e.g. sign, learned:2, pq:48 (repeatable)")
+    p.add_argument("--sample", type=int, default=1000, help="held-out vectors used as queries")
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--recall-target", type=float, default=0.95, help="oversampling calibrated to reach this")
+    p.add_argument("--budget", type=float, help="pick the best codec within this many bytes per vector")
+    p.add_argument("--pick-recall", type=float, help="pick the smallest codec reaching this rescored recall")
+    p.set_defaults(fn=cmd_compression_report)
 
     try:
         from vecdb_server.main import add_serve_command

@@ -17,6 +17,8 @@ import numpy as np
 
 from . import filters as filter_ops
 from . import payload as payload_codec
+from .compression.binary_field import prepare_binary
+from .compression.engine import CompressedField
 from .drift.registry import ModelRegistry, check_version
 from .errors import InvalidArgument, NotFound, ResourceExhausted
 from .filtering import FilterEvaluator
@@ -28,7 +30,7 @@ from .multivector.field import MultiVectorField
 from .params import SearchParams
 from .payload_index import PayloadIndex
 from .results import Hits, Point, ScrollPage
-from .schema import CollectionSchema, MultiVector
+from .schema import Binary, CollectionSchema, Dense, MultiVector
 from .search import dense_search
 from .storage import tombstones
 from .storage.blocks import BlockArray, block_rows_for, delete_prefix
@@ -55,8 +57,15 @@ class Collection:
         self._prefix = uid_prefix(uid)
         self._fields: dict[str, FieldState] = {}  # dense fields, and the hidden FDE field of each multi-vector one
         self._mv: dict[str, tuple[MultiVectorField, str]] = {}  # multi-vector field -> (runtime, its FDE field)
+        self._codes: dict[str, CompressedField] = {}  # compressed dense fields -> their codes and codec
         for fname, f in schema.vectors.items():
             lay = layout[fname]
+            if isinstance(f, Dense) and f.compression is not None:
+                self._codes[fname] = CompressedField(uid, int(lay["slot"]), fname, f.compression, f.metric)
+            if isinstance(f, Binary):
+                column = BlockArray(uid, int(lay["slot"]), np.dtype(np.uint64), f.words, int(lay["block_rows"]))
+                self._fields[fname] = FieldState(fname, f, column, VectorCache(column), None)
+                continue
             if isinstance(f, MultiVector):
                 hidden, dense, slot, rows = f"{fname}#fde", f.fde_field(), int(lay["fde_slot"]), lay["fde_block_rows"]
                 self._mv[fname] = (MultiVectorField(uid, int(lay["slot"]), fname, f), hidden)
@@ -69,7 +78,7 @@ class Collection:
         self._models = {
             fname: ModelRegistry(uid, int(layout[fname]["slot"]), fname)
             for fname, f in schema.vectors.items()
-            if not isinstance(f, MultiVector)
+            if isinstance(f, Dense)
         }
         self._idcol = BlockArray(uid, ID_SLOT, np.dtype(np.uint64), 1, block_rows_for(8))
         self._ids = VectorCache(self._idcol)
@@ -146,6 +155,8 @@ class Collection:
                 prep = mvf.prepare(vectors[name], n)
                 out[name] = prep  # token sets: written as chunks
                 out[hidden] = prep.fde  # their FDEs: the hidden dense field
+            elif isinstance(f, Binary):
+                out[name] = prepare_binary(f, vectors[name], f"vectors[{name!r}]", n=n)
             else:
                 out[name] = prepare(f, vectors[name], f"vectors[{name!r}]", n=n)
         return out
@@ -209,6 +220,11 @@ class Collection:
             self._pindex.append(txn, t["aux"], t["block"], first, docs)
             new = State(first + n, st.live + n - len(dead), st.generation + 1, st.epoch)
             self._put_state(txn, new)
+            for name, cf in self._codes.items():
+                cf.append(txn, t["aux"], t["block"], first, vecs[name])
+                if cf.needs_training(txn, t["aux"], new.live):
+                    x = self._float_rows(txn, self._fields[name], new)
+                    cf.train(txn, t, x, new.next_row, sample=None, seed=0, progress=None)
             for fs in self._fields.values():
                 if fs.index is not None:
                     meta = fs.index.store.meta(txn, t["aux"])
@@ -381,6 +397,15 @@ class Collection:
         Indexed fields are searched through the HNSW graph (rows not yet indexed are scanned exactly and merged);
         params=SearchParams(ef=..., exact=True) sets the beam width or forces the exact scan. Each Hits.explain
         tells which path ran and how many distances it computed.
+
+        Compressed fields (Dense(compression=...)): once the codec is trained, a field without an index is searched
+        on its codes (fused top-k over the code blocks, filter applied) for k * oversample candidates, which are
+        rescored exactly with the float vectors (explain: path "codes+rescore", codes_scanned, rows_rescored,
+        oversample). A field with an HNSW index keeps the graph as its default; SearchParams(use_codes=True) takes
+        the codes path instead. exact=True always scans the floats; rescore=False returns the code ranking with
+        the codec's own scores (-code distance); oversample=None takes the calibrated factor for recall_target
+        (default 0.95). Before training, the float path runs and explain["compression"] says so.
+        Binary fields: exact Hamming scan; scores are -(differing bits).
         """
         if field in self._mv:
             if model_version is not None:
@@ -394,9 +419,15 @@ class Collection:
         f = fs.field
         params = _DEFAULT_PARAMS if params is None else _check_params(params)
         if params.multivector_only:
+            raise InvalidArgument(f"candidates / reduce_tau apply to multi-vector fields; {field!r} is dense")
+        codes = self._codes.get(field)
+        if codes is None and (params.compression_only or params.recall_target is not None):
             raise InvalidArgument(
-                f"candidates / recall_target / reduce_tau apply to multi-vector fields; {field!r} is dense"
+                f"use_codes / rescore / oversample / recall_target apply to compressed or multi-vector fields; "
+                f"{field!r} has no compression"
             )
+        if isinstance(f, Binary):
+            return self._search_binary(fs, queries, k, filter, with_payload)
         q, single = prepare_queries(f, queries)
         if model_version is not None:
             single = single_map
@@ -408,8 +439,32 @@ class Collection:
         with self._env.read() as txn:
             st = self._state(txn)
             allowed, n_allowed = self._allowed(txn, st, filter, k)
-            found = dense_search(txn, self._t, fs, st, q, k, params, allowed, n_allowed, filter is not None)
-            hits = self._hits(txn, st, to_scores(found.dist, f.metric), found.rows, with_payload, found.explain)
+            found = dense_search(txn, self._t, fs, st, q, k, params, allowed, n_allowed, filter is not None, codes)
+            scores = -found.dist if found.code_distances else to_scores(found.dist, f.metric)
+            hits = self._hits(txn, st, scores, found.rows, with_payload, found.explain)
+        return hits[0] if single else hits
+
+    def _search_binary(self, fs: FieldState, queries, k, filter, with_payload) -> Hits | list[Hits]:
+        """Exact Hamming top-k over a Binary field; scores are -(differing bits)."""
+        from .kernels import binary
+
+        single = np.ndim(queries) == 1
+        q = prepare_binary(fs.field, queries, "query")
+        if q.shape[0] == 0:
+            raise InvalidArgument("no queries given")
+        if q.shape[0] > MAX_QUERIES:
+            raise ResourceExhausted(f"{q.shape[0]} queries in one call; the limit is {MAX_QUERIES}")
+        _check_k(k)
+        if filter is not None:
+            filter = filter_ops.validate(filter, self.schema.payload)
+        with self._env.read() as txn:
+            st = self._state(txn)
+            allowed, n_allowed = self._allowed(txn, st, filter, k)
+            blocks = fs.column.views(txn, self._t["block"], st.next_row)
+            dist, rows = binary.scan_topk(q, blocks, allowed, k)
+            base = {"estimate": n_allowed} if filter is not None else {}
+            explain = [{"path": "hamming_scan", "distances_computed": n_allowed, **base} for _ in range(q.shape[0])]
+            hits = self._hits(txn, st, 0.0 - dist, rows, with_payload, explain)
         return hits[0] if single else hits
 
     # ------------------------------------------------------------------ internals for maintenance tools
@@ -450,6 +505,8 @@ class Collection:
                 if n in self._mv
                 else np.stack([p.vectors[n] for p in points])
                 if points
+                else np.zeros((0, f.words), np.uint64)
+                if isinstance(f, Binary)
                 else np.zeros((0, f.dim), np.float32)
             )
             for n, f in self.schema.vectors.items()
@@ -473,7 +530,8 @@ class Collection:
     def _registry(self, field: str) -> ModelRegistry:
         self.schema.field(field)
         if field not in self._models:
-            raise InvalidArgument(f"model versions apply to dense fields; {field!r} is multi-vector")
+            kind = self.schema.vectors[field].kind
+            raise InvalidArgument(f"model versions apply to dense fields; {field!r} is {kind}")
         return self._models[field]
 
     def set_model_version(self, field: str, version: str) -> None:
@@ -630,6 +688,132 @@ class Collection:
             "candidates_for": {r: cal.candidates_for(r) for r in (0.8, 0.9, 0.95, 0.99)},
         }
 
+    # ------------------------------------------------------------------ compression
+    def _compressed(self, field: str) -> CompressedField:
+        self.schema.field(field)
+        cf = self._codes.get(field)
+        if cf is None:
+            raise InvalidArgument(f"vector field {field!r} has no compression (give Dense(..., compression=))")
+        return cf
+
+    def train_compression(
+        self,
+        field: str,
+        sample: int | None = None,
+        seed: int = 0,
+        *,
+        queries: object = None,
+        progress: bool | None = None,
+    ) -> dict[str, Any]:
+        """(Re)fit the codec of a compressed field on a seeded sample of its live vectors (`sample` rows; None: the
+        spec's train size, at most 20000), re-encode every row and re-measure the oversampling calibration, all in
+        one transaction. Deterministic: the same data, sample and seed give the same codes. queries: real queries
+        to calibrate the oversampling on (better than the default, stored vectors standing in for queries, when
+        queries differ from documents). Returns the codec's header (bytes per vector, rows trained on,
+        calibration)."""
+        cf = self._compressed(field)
+        if queries is not None:
+            queries, _ = prepare_queries(self.schema.vectors[field], queries)
+        if sample is not None and (isinstance(sample, bool) or not isinstance(sample, int) or sample < 2):
+            raise InvalidArgument(f"sample must be an integer >= 2 or None, got {sample!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
+            raise InvalidArgument(f"seed must be an integer in [0, 2^31), got {seed!r}")
+        fs = self._fields[field]
+        t = self._t
+        itx = IndexTxn([fs])
+
+        def tx(txn) -> dict[str, Any]:
+            st = self._state(txn)
+            itx.begin_attempt(st)
+            x = self._float_rows(txn, fs, st)
+            return cf.train(txn, t, x, st.next_row, sample=sample, seed=seed, progress=progress, queries=queries)
+
+        with itx:
+            head = self._env.write(tx)
+        return {k: v for k, v in head.items() if k != "token"}
+
+    def _float_rows(self, txn, fs: FieldState, st: State) -> np.ndarray:
+        """All float rows of a field: the in-memory cache of an indexed field, else a temporary copy of the blocks
+        (a field searched on codes keeps its floats in LMDB, off the hot memory path)."""
+        if fs.index is not None:
+            return fs.vectors.get(txn, self._t["block"], st)
+        out = np.empty((st.next_row, fs.field.dim), np.float32)
+        for first, view in fs.column.views(txn, self._t["block"], st.next_row):
+            out[first : first + view.shape[0]] = view
+        return out
+
+    def compression_info(self, field: str) -> dict[str, Any] | None:
+        """The trained codec's header of a compressed field (None: not trained yet)."""
+        cf = self._compressed(field)
+        with self._env.read() as txn:
+            self._state(txn)
+            head = cf.header(txn, self._t["aux"])
+        return None if head is None else {k: v for k, v in head.items() if k != "token"}
+
+    def _live_vectors(self, field: str, limit: int, seed: int) -> np.ndarray:
+        """A seeded sample of at most `limit` live float vectors of a dense field (as stored)."""
+        f = self.schema.field(field)
+        if not isinstance(f, Dense):
+            raise InvalidArgument(f"compression applies to dense fields; {field!r} is {f.kind}")
+        fs = self._fields[field]
+        with self._env.read() as txn:
+            st = self._state(txn)
+            live = np.flatnonzero(self._live(txn, st))
+            if live.size > limit:
+                live = np.sort(np.random.default_rng(seed).choice(live, limit, replace=False))
+            return fs.column.get_rows(txn, self._t["block"], live) if live.size else np.zeros((0, f.dim), np.float32)
+
+    def compression_report(
+        self,
+        field: str,
+        codecs: list | None = None,
+        sample: int = 1000,
+        k: int = 10,
+        seed: int = 0,
+        *,
+        recall_target: float = 0.95,
+        max_rows: int = 200_000,
+        progress: bool | None = None,
+    ) -> list:
+        """The measured price of candidate codecs (specs or kind strings; None: a default spread for the field's
+        dimension) on this field's own vectors: bytes/vector, recall@k of the code search alone and after rescoring
+        (oversampling calibrated for recall_target), QPS, fit time. `sample` vectors are held out as queries;
+        at most `max_rows` live vectors (a seeded sample) take part. The exact float32 scan is the first row."""
+        from .compression.report import compression_report
+
+        for name, v, lo in (("sample", sample, 1), ("k", k, 1), ("max_rows", max_rows, 4)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+                raise InvalidArgument(f"{name} must be an integer >= {lo}, got {v!r}")
+        x = self._live_vectors(field, max_rows, seed)
+        if x.shape[0] < 4:
+            raise InvalidArgument(f"a compression report needs at least 4 points in {field!r}, got {x.shape[0]}")
+        f = self.schema.vectors[field]
+        return compression_report(
+            x, codecs, f.metric, k=k, sample=sample, recall_target=recall_target, seed=seed, progress=progress
+        )
+
+    def pick_compression(
+        self,
+        field: str,
+        budget_bytes: float | None = None,
+        recall_target: float | None = None,
+        *,
+        rows: list | None = None,
+        **report_args,
+    ):
+        """The codec to use for `field`, from measured rows (`rows` from compression_report, or measured now):
+        within budget_bytes per vector the best rescored recall; for recall_target the smallest codes reaching it;
+        with both, the smallest meeting both. None when nothing qualifies."""
+        from .compression.report import choose_codec
+
+        if budget_bytes is None and recall_target is None:
+            raise InvalidArgument("give budget_bytes, recall_target, or both")
+        if rows is None:
+            if recall_target is not None:
+                report_args.setdefault("recall_target", recall_target)
+            rows = self.compression_report(field, **report_args)
+        return choose_codec(rows, max_bytes=budget_bytes, min_recall=recall_target)
+
     def _hits(
         self, txn, st: State, scores: np.ndarray, rows: np.ndarray, with_payload: bool, explain: list[dict]
     ) -> list[Hits]:
@@ -676,6 +860,8 @@ class Collection:
                 compact_field(txn, t, fs, st, keep, new, itx)
             for mvf, _ in self._mv.values():
                 mvf.compact(txn, t["aux"], keep)
+            for cf in self._codes.values():
+                cf.compact(txn, t["aux"], t["block"], keep, st.next_row)
             self._pindex.compact(
                 txn, t["aux"], t["block"], keep, lambda col: self._filters.caches[id(col)].get(txn, t["block"], st)
             )

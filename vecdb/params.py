@@ -61,6 +61,11 @@ class SearchParams:
     Multi-vector fields only: candidates (FDE candidates re-ranked by exact MaxSim; None: from the field's
     calibration, else max(100, 10k)), recall_target (pick the candidate count from the calibration for this mean
     recall@k of the exact MaxSim top-k), reduce_tau (ball-carving: merge query tokens with cosine >= tau).
+
+    Compressed dense fields (Dense(compression=...)): use_codes (search the codes even though the field has an
+    HNSW index; without an index the codes are the default path once the codec is trained), rescore (re-rank the
+    code candidates with the float vectors; False returns the codec's approximate ranking and scores),
+    oversample (candidates = k * oversample; None: the calibrated factor for recall_target, default 0.95).
     """
 
     ef: int | None = None
@@ -68,6 +73,9 @@ class SearchParams:
     candidates: int | None = None
     recall_target: float | None = None
     reduce_tau: float | None = None
+    rescore: bool = True
+    oversample: float | None = None
+    use_codes: bool = False
 
     def __post_init__(self) -> None:
         if self.ef is not None:
@@ -80,10 +88,27 @@ class SearchParams:
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1):
                 raise InvalidArgument(f"{name} must be a number in (0, 1], got {v!r}")
+        for name in ("rescore", "use_codes"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidArgument(f"{name} must be a boolean, got {getattr(self, name)!r}")
+        o = self.oversample
+        if o is not None and (isinstance(o, bool) or not isinstance(o, (int, float)) or not 1 <= o <= 1000):
+            raise InvalidArgument(f"oversample must be a number in [1, 1000], got {o!r}")
 
     @property
     def multivector_only(self) -> bool:
-        return self.candidates is not None or self.recall_target is not None or self.reduce_tau is not None
+        return self.candidates is not None or self.reduce_tau is not None
+
+    @property
+    def compression_only(self) -> bool:
+        return self.oversample is not None or not self.rescore or self.use_codes
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SearchParams:
+        try:
+            return cls(**d)
+        except TypeError as e:
+            raise InvalidArgument(f"bad search parameters {dict(d)!r}: {e}") from None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -46,11 +46,15 @@ class Dense:
     index: the HNSW graph maintained for the field (None: exact search only). Rows are indexed by the upsert that
     brings the unindexed tail to `index.index_threshold` rows, or by Collection.build_index(); until then they
     are scanned exactly, so results never miss a point.
+    compression: a codec kept beside the float vectors (vecdb.compression spec, kind string like "sign" /
+    "pq:48" / "learned:2", or its dict form; None: none). Searches of a compressed field without an index (or
+    with SearchParams(use_codes=True)) scan the codes and rescore an oversampled candidate list exactly.
     """
 
     dim: int
     metric: str = "cosine"
     index: HNSWParams | None = HNSWParams()
+    compression: Any = None
 
     kind = "dense"
 
@@ -63,18 +67,61 @@ class Dense:
             object.__setattr__(self, "index", HNSWParams.from_dict(self.index))
         if self.index is not None and not isinstance(self.index, HNSWParams):
             raise InvalidArgument(f"index must be HNSWParams(...) or None, got {self.index!r}")
+        if self.compression is not None:
+            from .compression.engine import spec_for_field
+
+            object.__setattr__(self, "compression", spec_for_field(self.compression, self.dim))
 
     @property
     def row_bytes(self) -> int:
         return 4 * self.dim
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "kind": self.kind,
             "dim": self.dim,
             "metric": self.metric,
             "index": self.index.to_dict() if self.index is not None else None,
         }
+        if self.compression is not None:  # absent (not None) when unset: older schemas read back unchanged
+            d["compression"] = self.compression.to_dict()
+        return d
+
+
+@dataclass(frozen=True)
+class Binary:
+    """A binary field given directly (binary embedding models): `bits` bits per point, packed into uint64 words,
+    compared by Hamming distance (the number of differing bits; the score is -distance). Vectors are given as
+    packed bytes (n, ceil(bits / 8)) uint8, packed words (n, ceil(bits / 64)) uint64, or a 0/1 array (n, bits).
+    Searched by an exact scan (no graph index)."""
+
+    bits: int
+    metric: str = "hamming"
+
+    kind = "binary"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.bits, bool) or not isinstance(self.bits, int) or not 1 <= self.bits <= 64 * MAX_DIM:
+            raise InvalidArgument(f"Binary bits must be an integer in [1, {64 * MAX_DIM}], got {self.bits!r}")
+        if self.metric != "hamming":
+            raise InvalidArgument(f"Binary fields are compared by 'hamming', got metric {self.metric!r}")
+
+    @property
+    def words(self) -> int:
+        return (self.bits + 63) // 64
+
+    @property
+    def row_bytes(self) -> int:
+        return 8 * self.words
+
+    @property
+    def index(self) -> None:
+        return None
+
+    compression = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "bits": self.bits, "metric": self.metric}
 
 
 @dataclass(frozen=True)
@@ -160,8 +207,8 @@ class PayloadType(StrEnum):
     DATETIME = "datetime"  # stored as an integer: microseconds since the Unix epoch, UTC
 
 
-VectorField = Dense | MultiVector
-_FIELD_KINDS: dict[str, type] = {"dense": Dense, "multi_vector": MultiVector}
+VectorField = Dense | MultiVector | Binary
+_FIELD_KINDS: dict[str, type] = {"dense": Dense, "multi_vector": MultiVector, "binary": Binary}
 
 
 def vector_field_from_dict(d: Mapping[str, Any]) -> VectorField:

@@ -37,6 +37,7 @@ class Found:
     dist: np.ndarray  # (nq, k) kernel distances, ascending, +inf padding
     rows: np.ndarray  # (nq, k) rows, -1 padding
     explain: list[dict]
+    code_distances: bool = False  # dist are a codec's approximate distances (a codes search without rescoring)
 
 
 def default_ef(fs: FieldState, params: SearchParams, k: int) -> int:
@@ -55,7 +56,11 @@ def dense_search(
     allowed: np.ndarray,
     n_allowed: int,
     filtered: bool = False,
+    codes=None,
 ) -> Found:
+    """codes: the field's CompressedField (None: not compressed). Path choice for a compressed field: exact=True
+    scans the floats; otherwise the codes (+ rescoring) once the codec is trained, unless the field has an HNSW
+    index and params.use_codes is False (the graph stays the default where one exists)."""
     metric = fs.field.metric
     blocks = tables["block"]
     nq = q.shape[0]
@@ -71,6 +76,26 @@ def dense_search(
             np.full((nq, k), -1, np.int64),
             [{"path": "empty", "reason": "no point matches the filter", **base} for _ in range(nq)],
         )
+    comp_note = None
+    if codes is not None and not params.exact and (fs.index is None or params.use_codes):
+        trained = codes.trained(txn, tables["aux"])
+        if trained is not None:
+            dist, rows, ex = codes.search(
+                trained,
+                txn,
+                blocks,
+                fs.column.views(txn, blocks, st.next_row),
+                st.next_row,
+                q,
+                k,
+                allowed,
+                n_allowed,
+                do_rescore=params.rescore,
+                oversample=params.oversample,
+                recall_target=params.recall_target,
+            )
+            return Found(dist, rows, [{**ex, **base} for _ in range(nq)], code_distances=not params.rescore)
+        comp_note = "the codec is not trained yet: float path"
     meta = None
     if fs.index is not None and not params.exact:
         meta = fs.index.store.meta(txn, tables["aux"])
@@ -91,10 +116,14 @@ def dense_search(
             else "nothing indexed yet"
         )
         dist, rows = _exact(txn, blocks, fs, st, q, k, allowed, filtered)
+        note = {"compression": comp_note} if comp_note else {}
         return Found(
             dist,
             rows,
-            [{"path": "exact_scan", "reason": reason, "distances_computed": n_allowed, **base} for _ in range(nq)],
+            [
+                {"path": "exact_scan", "reason": reason, "distances_computed": n_allowed, **note, **base}
+                for _ in range(nq)
+            ],
         )
 
     g = fs.index.for_read(txn, tables["aux"], blocks, meta, st.next_row)
@@ -114,6 +143,7 @@ def dense_search(
             "indexed_rows": meta.n_indexed,
             "exact_tail_rows": tail,
             **base,
+            **({"compression": comp_note} if comp_note else {}),
         }
         for nd in ndist
     ]

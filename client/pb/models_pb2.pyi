@@ -96,6 +96,20 @@ class DropQueryMapResponse(_message.Message):
     dropped: bool
     def __init__(self, dropped: _Optional[bool] = ...) -> None: ...
 
+class TrainCompressionRequest(_message.Message):
+    __slots__ = ("collection", "field", "sample", "seed", "queries")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    QUERIES_FIELD_NUMBER: _ClassVar[int]
+    collection: _collections_pb2.CollectionRef
+    field: str
+    sample: int
+    seed: int
+    queries: _types_pb2.Tensor
+    def __init__(self, collection: _Optional[_Union[_collections_pb2.CollectionRef, _Mapping]] = ..., field: _Optional[str] = ..., sample: _Optional[int] = ..., seed: _Optional[int] = ..., queries: _Optional[_Union[_types_pb2.Tensor, _Mapping]] = ...) -> None: ...
+
 class SetCompressionRequest(_message.Message):
     __slots__ = ("collection", "field", "spec")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]

@@ -275,6 +275,11 @@ class CompressionStub:
                 request_serializer=vecdb_dot_v1_dot_models__pb2.CompressionReportRequest.SerializeToString,
                 response_deserializer=vecdb_dot_v1_dot_models__pb2.CompressionReportResponse.FromString,
                 _registered_method=True)
+        self.TrainCompression = channel.unary_unary(
+                '/vecdb.v1.Compression/TrainCompression',
+                request_serializer=vecdb_dot_v1_dot_models__pb2.TrainCompressionRequest.SerializeToString,
+                response_deserializer=vecdb_dot_v1_dot_collections__pb2.JsonReport.FromString,
+                _registered_method=True)
 
 
 class CompressionServicer:
@@ -288,7 +293,9 @@ class CompressionServicer:
         """Set the codec of a field (the embedded Collection.set_compression(field, spec)): the engine trains it on the
         collection's own vectors (seeded, deterministic), encodes every vector, and searches through it from then on.
         An unset spec removes the codec (the field is searched on its float vectors again). Answers the training
-        report (JSON: kind, bytes per vector, fit time...).
+        report (JSON: kind, bytes per vector, fit time...). This engine fixes a field's codec at creation
+        (Dense(compression=)): a spec equal to it retrains it like TrainCompression; another spec, or none, answers
+        FAILED_PRECONDITION.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -297,6 +304,15 @@ class CompressionServicer:
     def CompressionReport(self, request, context):
         """The measured price of candidate codecs on the field's own vectors (Collection.compression_report(field,
         codecs, sample=, k=)): one row per codec, the exact float32 scan first, so the ratios are side by side.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TrainCompression(self, request, context):
+        """(Re)train the codec a field was created with (Collection.train_compression(field, sample, seed, queries=)):
+        fit on a seeded sample of live vectors, re-encode every row and re-measure the oversampling calibration in one
+        transaction. Answers the codec header (JSON: bytes_per_vector, trained_on, calibration...).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -314,6 +330,11 @@ def add_CompressionServicer_to_server(servicer, server):
                     servicer.CompressionReport,
                     request_deserializer=vecdb_dot_v1_dot_models__pb2.CompressionReportRequest.FromString,
                     response_serializer=vecdb_dot_v1_dot_models__pb2.CompressionReportResponse.SerializeToString,
+            ),
+            'TrainCompression': grpc.unary_unary_rpc_method_handler(
+                    servicer.TrainCompression,
+                    request_deserializer=vecdb_dot_v1_dot_models__pb2.TrainCompressionRequest.FromString,
+                    response_serializer=vecdb_dot_v1_dot_collections__pb2.JsonReport.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -374,6 +395,33 @@ class Compression:
             '/vecdb.v1.Compression/CompressionReport',
             vecdb_dot_v1_dot_models__pb2.CompressionReportRequest.SerializeToString,
             vecdb_dot_v1_dot_models__pb2.CompressionReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TrainCompression(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vecdb.v1.Compression/TrainCompression',
+            vecdb_dot_v1_dot_models__pb2.TrainCompressionRequest.SerializeToString,
+            vecdb_dot_v1_dot_collections__pb2.JsonReport.FromString,
             options,
             channel_credentials,
             insecure,

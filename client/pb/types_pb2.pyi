@@ -285,15 +285,21 @@ class Filter(_message.Message):
     def __init__(self, eq: _Optional[_Union[FieldValue, _Mapping]] = ..., ne: _Optional[_Union[FieldValue, _Mapping]] = ..., is_in: _Optional[_Union[FieldValues, _Mapping]] = ..., not_in: _Optional[_Union[FieldValues, _Mapping]] = ..., range: _Optional[_Union[RangeFilter, _Mapping]] = ..., contains_any: _Optional[_Union[FieldValues, _Mapping]] = ..., contains_all: _Optional[_Union[FieldValues, _Mapping]] = ..., exists: _Optional[_Union[FieldRef, _Mapping]] = ..., all_of: _Optional[_Union[FilterList, _Mapping]] = ..., any_of: _Optional[_Union[FilterList, _Mapping]] = ..., not_filter: _Optional[_Union[Filter, _Mapping]] = ...) -> None: ...
 
 class SearchParams(_message.Message):
-    __slots__ = ("ef", "exact", "candidates", "recall_target", "reduce_tau")
+    __slots__ = ("ef", "exact", "candidates", "recall_target", "reduce_tau", "rescore", "oversample", "use_codes")
     EF_FIELD_NUMBER: _ClassVar[int]
     EXACT_FIELD_NUMBER: _ClassVar[int]
     CANDIDATES_FIELD_NUMBER: _ClassVar[int]
     RECALL_TARGET_FIELD_NUMBER: _ClassVar[int]
     REDUCE_TAU_FIELD_NUMBER: _ClassVar[int]
+    RESCORE_FIELD_NUMBER: _ClassVar[int]
+    OVERSAMPLE_FIELD_NUMBER: _ClassVar[int]
+    USE_CODES_FIELD_NUMBER: _ClassVar[int]
     ef: int
     exact: bool
     candidates: int
     recall_target: float
     reduce_tau: float
-    def __init__(self, ef: _Optional[int] = ..., exact: _Optional[bool] = ..., candidates: _Optional[int] = ..., recall_target: _Optional[float] = ..., reduce_tau: _Optional[float] = ...) -> None: ...
+    rescore: bool
+    oversample: float
+    use_codes: bool
+    def __init__(self, ef: _Optional[int] = ..., exact: _Optional[bool] = ..., candidates: _Optional[int] = ..., recall_target: _Optional[float] = ..., reduce_tau: _Optional[float] = ..., rescore: _Optional[bool] = ..., oversample: _Optional[float] = ..., use_codes: _Optional[bool] = ...) -> None: ...

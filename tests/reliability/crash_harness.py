@@ -60,8 +60,13 @@ def schema_kwargs() -> dict:
     import vecdb
     from vecdb.params import HNSWParams
 
+    index = HNSWParams(m=8, ef_construction=40, index_threshold=400)
+    dense = inspect.signature(vecdb.Dense).parameters
+    # An int8 codec trained by the upsert that reaches 200 live points (engines with compressed fields): its codes
+    # are written in the same transactions as the vectors, and checked against them after every kill.
+    extra = {"compression": {"kind": "int8", "train_size": 200}} if "compression" in dense else {}
     return {
-        "vectors": {"v": vecdb.Dense(DIM, "l2", index=HNSWParams(m=8, ef_construction=40, index_threshold=400))},
+        "vectors": {"v": vecdb.Dense(DIM, "l2", index=index, **extra)},
         "payload": {"version": "integer", "parity": "keyword"},
     }
 
@@ -84,8 +89,35 @@ def _call(fn, **kwargs):
 
 
 def _fit_compression(col, op: dict) -> None:
-    fn = _method(col, ("fit_compression", "set_compression"))
-    _call(fn, field="v", spec={"kind": "int8"}, seed=op["no"], progress=False)
+    fn = _method(col, ("train_compression", "fit_compression", "set_compression"))
+    _call(fn, field="v", spec={"kind": "int8"}, seed=op["no"] % 1000, progress=False)
+
+
+def _check_codes(col, got: dict) -> None:
+    """Every live point's stored codes are the trained codec's encoding of its stored vector (no code row left
+    behind by a kill, a compaction or a retraining), and a search on the codes finds each point itself."""
+    cf = getattr(col, "_codes", {}).get("v")
+    if cf is None:
+        return
+    from vecdb.ids import encode_id
+    from vecdb.params import SearchParams
+
+    with col._env.read() as txn:
+        st = col._state(txn)
+        t = cf.trained(txn, col._t["aux"])
+        if t is None:
+            return
+        ids = list(got)
+        rows = [r for _, r in col._rows_of(txn, [encode_id(i) for i in ids])]
+        codes = t.column.get_rows(txn, col._t["block"], rows)
+        assert max(rows) < st.next_row
+    x = np.stack([got[i].vectors["v"] for i in ids])
+    np.testing.assert_array_equal(codes, t.codec.encode(x), err_msg="stored codes differ from the vectors' codes")
+    sample = ids[:100]
+    hits = col.search("v", x[:100], k=1, with_payload=False, params=SearchParams(use_codes=True))
+    assert hits[0].explain["path"] == "codes+rescore"
+    found = np.mean([h.ids[0] == i for h, i in zip(hits, sample)])
+    assert found >= 0.98, f"self-recall through the codes {found:.3f}"
 
 
 def _rotation(seed: int) -> np.ndarray:
@@ -113,7 +145,7 @@ def _check_drift_map(col, got: dict) -> None:
 # name -> (probe on a collection, run, check after reopening when the op was ever acknowledged or None)
 OPTIONAL_OPS = {
     "fit_compression": (
-        lambda c: _method(c, ("fit_compression", "set_compression")) is not None,
+        lambda c: _method(c, ("train_compression", "fit_compression", "set_compression")) is not None,
         _fit_compression,
         None,
     ),
@@ -279,6 +311,7 @@ def check(db_path: str, journal: str, rnd: random.Random | None = None, rebuild:
             _check_graph(col)
             _check_self_recall(col, got, versions)
             _check_payload_index(col, got, versions, rnd or random.Random(0))
+            _check_codes(col, got)  # the codec trains itself on upserts: checked whether or not a retrain was acked
             if rebuild:
                 out.update(_check_against_rebuild(col, got, db_path, rnd or random.Random(0)))
             acked_kinds = {op["op"] for op in acked}
