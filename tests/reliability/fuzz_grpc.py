@@ -94,8 +94,15 @@ class FuzzTarget:
         if not db.has_collection("g"):
             if "g" in db.list_aliases():
                 db.delete_alias("g")
-            g = db.create_collection("g", vectors={"v": vecdb.Dense(3, "cosine", index=None)})
-            g.upsert([f"s{i}" for i in range(30)], np.random.default_rng(1).normal(size=(30, 3)))
+            g = db.create_collection(
+                "g",
+                vectors={
+                    "v": vecdb.Dense(3, "cosine", index=None),
+                    "c": vecdb.Dense(4, "l2", index=None, compression={"kind": "int8", "train_size": 20}),
+                },
+            )
+            rng = np.random.default_rng(1)
+            g.upsert([f"s{i}" for i in range(30)], {"v": rng.normal(size=(30, 3)), "c": rng.normal(size=(30, 4))})
         if "alias_f" not in db.list_aliases() and not db.has_collection("alias_f"):
             db.set_alias("alias_f", "f")
 

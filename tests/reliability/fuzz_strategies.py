@@ -385,6 +385,11 @@ def search_request(draw) -> search_pb2.SearchRequest:
         if draw(st.booleans()):
             r.params.ef = draw(st.integers(0, 300) | st.integers(0, 2**32 - 1))
         r.params.exact = draw(st.booleans())
+        if draw(st.booleans()):
+            r.params.rescore = draw(st.booleans())
+        if draw(st.booleans()):
+            r.params.oversample = draw(any_float)
+        r.params.use_codes = draw(st.booleans())
     if draw(st.integers(0, 4)) == 0:
         r.model_version = draw(any_text)
     return r
@@ -522,12 +527,62 @@ def request_strategies() -> dict[str, st.SearchStrategy]:
         "/vecdb.v1.Drift/DropQueryMap": st.builds(
             models_pb2.DropQueryMapRequest, collection=ref, field=field_names, version=any_text
         ),
+        "/vecdb.v1.Compression/TrainCompression": train_compression_request(),
+        "/vecdb.v1.Compression/SetCompression": set_compression_request(),
+        "/vecdb.v1.Compression/CompressionReport": compression_report_request(),
         "/vecdb.v1.Admin/ServerInfo": st.just(admin_pb2.ServerInfoRequest()),
         "/vecdb.v1.Admin/Stats": st.just(admin_pb2.StatsRequest()),
         "/vecdb.v1.Admin/Backup": st.builds(admin_pb2.BackupRequest, path=any_text | st.sampled_from(["b1", "../b"])),
         "/vecdb.v1.Admin/Snapshot": st.builds(admin_pb2.SnapshotRequest, chunk_bytes=st.integers(0, 2**32 - 1)),
     }
     return cases
+
+
+_CODEC_KINDS = st.sampled_from(["sign", "pq", "int8", "matryoshka", "learned_binary", ""]) | any_text
+_CODEC_PARAMS = st.sampled_from([b'{"m": 2}', b'{"m": 3}', b'{"bits": 0}', b"[]", b"5", b""]) | st.binary(max_size=10)
+
+
+def _codec_spec(draw, out: types_pb2.CompressionSpec) -> None:
+    out.kind = draw(_CODEC_KINDS)
+    out.params_json = draw(_CODEC_PARAMS)
+
+
+def _opt_int(draw, r, name: str) -> None:
+    if draw(st.booleans()):
+        setattr(r, name, draw(st.integers(-3, 60) | st.integers(*INT64)))
+
+
+@st.composite
+def train_compression_request(draw) -> models_pb2.TrainCompressionRequest:
+    r = models_pb2.TrainCompressionRequest(collection=draw(collection_ref()))
+    r.field = draw(st.sampled_from(["", "v", "c"]) | any_text)
+    _opt_int(draw, r, "sample")
+    _opt_int(draw, r, "seed")
+    if draw(st.booleans()):
+        draw(tensor(dims=(3, 4), out=r.queries))
+    return r
+
+
+@st.composite
+def set_compression_request(draw) -> models_pb2.SetCompressionRequest:
+    r = models_pb2.SetCompressionRequest(collection=draw(collection_ref()))
+    r.field = draw(st.sampled_from(["", "v", "c"]) | any_text)
+    if draw(st.booleans()):
+        _codec_spec(draw, r.spec)
+    return r
+
+
+@st.composite
+def compression_report_request(draw) -> models_pb2.CompressionReportRequest:
+    r = models_pb2.CompressionReportRequest(collection=draw(collection_ref()))
+    r.field = draw(st.sampled_from(["", "v", "c"]) | any_text)
+    for _ in range(draw(st.integers(1, 2))):  # never empty: the default spread trains every codec (slow)
+        _codec_spec(draw, r.codecs.add())
+    for name in ("sample", "k", "seed"):
+        _opt_int(draw, r, name)
+    if draw(st.booleans()):
+        r.recall_target = draw(any_float)
+    return r
 
 
 @st.composite
