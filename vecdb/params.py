@@ -10,7 +10,8 @@ from .errors import InvalidArgument
 MAX_EF = 100_000
 
 
-def _int_in(name: str, v: object, lo: int, hi: int) -> None:
+def check_int(name: str, v: object, lo: int, hi: int) -> None:
+    """An int (not a bool) in [lo, hi], else InvalidArgument naming it."""
     if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
         raise InvalidArgument(f"{name} must be an integer in [{lo}, {hi}], got {v!r}")
 
@@ -33,12 +34,12 @@ class HNSWParams:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        _int_in("m", self.m, 2, 128)
-        _int_in("ef_construction", self.ef_construction, 1, MAX_EF)
+        check_int("m", self.m, 2, 128)
+        check_int("ef_construction", self.ef_construction, 1, MAX_EF)
         if self.ef_search is not None:
-            _int_in("ef_search", self.ef_search, 1, MAX_EF)
-        _int_in("index_threshold", self.index_threshold, 0, 10_000_000)
-        _int_in("seed", self.seed, 0, 2**63 - 1)
+            check_int("ef_search", self.ef_search, 1, MAX_EF)
+        check_int("index_threshold", self.index_threshold, 0, 10_000_000)
+        check_int("seed", self.seed, 0, 2**63 - 1)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "hnsw", **asdict(self)}
@@ -79,11 +80,11 @@ class SearchParams:
 
     def __post_init__(self) -> None:
         if self.ef is not None:
-            _int_in("ef", self.ef, 1, MAX_EF)
+            check_int("ef", self.ef, 1, MAX_EF)
         if not isinstance(self.exact, bool):
             raise InvalidArgument(f"exact must be a boolean, got {self.exact!r}")
         if self.candidates is not None:
-            _int_in("candidates", self.candidates, 1, MAX_EF)
+            check_int("candidates", self.candidates, 1, MAX_EF)
         for name in ("recall_target", "reduce_tau"):
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1):

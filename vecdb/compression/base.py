@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import FailedPrecondition, InvalidArgument
+from ..params import check_int  # noqa: F401 - re-exported: the codec specs validate with it
 
 METRICS = ("cosine", "dot", "l2")
 _SPECS: dict[str, type[CompressionSpec]] = {}
@@ -61,11 +62,6 @@ def spec_kinds() -> list[str]:
 
 
 # ------------------------------------------------------------------ validation helpers shared by specs
-
-
-def check_int(name: str, v: object, lo: int, hi: int) -> None:
-    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-        raise InvalidArgument(f"{name} must be an integer in [{lo}, {hi}], got {v!r}")
 
 
 def check_float(name: str, v: object, lo: float, hi: float, *, open_low: bool = False) -> None:

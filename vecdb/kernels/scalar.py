@@ -14,63 +14,9 @@ import numpy as np
 from ..errors import InvalidArgument
 from ..jit import kernel
 from ._parallel import as_allowed, check_blocks, check_k, fused_topk
+from .dense import _scan_dot
 from .pq import _check_rows, _float_queries
 from .topk import heap_replace_top
-
-
-@kernel
-def _int8_scan_dot(Q, C, row0, allowed, hd, hi):
-    nq, d = Q.shape
-    nb = C.shape[0]
-    q4 = nq - nq % 4
-    for qi in range(0, q4, 4):
-        a = Q[qi]
-        b = Q[qi + 1]
-        c = Q[qi + 2]
-        e = Q[qi + 3]
-        w0 = hd[qi, 0]
-        w1 = hd[qi + 1, 0]
-        w2 = hd[qi + 2, 0]
-        w3 = hd[qi + 3, 0]
-        for r in range(nb):
-            if allowed[row0 + r] == 0:
-                continue
-            x = C[r]
-            s0 = np.float32(0.0)
-            s1 = np.float32(0.0)
-            s2 = np.float32(0.0)
-            s3 = np.float32(0.0)
-            for j in range(d):
-                xj = np.float32(x[j])
-                s0 += a[j] * xj
-                s1 += b[j] * xj
-                s2 += c[j] * xj
-                s3 += e[j] * xj
-            if -s0 < w0:
-                heap_replace_top(hd[qi], hi[qi], -s0, row0 + r)
-                w0 = hd[qi, 0]
-            if -s1 < w1:
-                heap_replace_top(hd[qi + 1], hi[qi + 1], -s1, row0 + r)
-                w1 = hd[qi + 1, 0]
-            if -s2 < w2:
-                heap_replace_top(hd[qi + 2], hi[qi + 2], -s2, row0 + r)
-                w2 = hd[qi + 2, 0]
-            if -s3 < w3:
-                heap_replace_top(hd[qi + 3], hi[qi + 3], -s3, row0 + r)
-                w3 = hd[qi + 3, 0]
-    for qi in range(q4, nq):
-        q = Q[qi]
-        w = hd[qi, 0]
-        for r in range(nb):
-            if allowed[row0 + r] == 0:
-                continue
-            x = C[r]
-            s = np.float32(0.0)
-            for j in range(d):
-                s += q[j] * np.float32(x[j])
-            if -s < w:
-                heap_replace_top(hd[qi], hi[qi], -s, row0 + r)
-                w = hd[qi, 0]
 
 
 @kernel
@@ -171,7 +117,7 @@ def scan_topk(
             _int8_scan_l2(qs, x, s, row0, al, hd, hi)
 
         return fused_topk(scan, q, blocks, allowed, k, q.shape[1])
-    return fused_topk(_int8_scan_dot, q, blocks, allowed, k, q.shape[1])
+    return fused_topk(_scan_dot, q, blocks, allowed, k, q.shape[1])  # int8 rows: the float kernel, typed for them
 
 
 def distances(
