@@ -3,7 +3,9 @@
 SciFact (BEIR): the index is the all-MiniLM-L6-v2 corpus (5,183 docs); queries are the 300 test queries embedded
 by paraphrase-MiniLM-L3-v2 (a different model: large drift) or by the int8 ONNX export of L6 (tiny drift). Maps
 are fitted on CORPUS pairs only (all 5,183 with the fit's own 10% held-out split, or a seeded sample of 1,000 /
-500, as during a migration); the test queries' own pairs are never seen by any fit. Quality = nDCG@10 of exact
+500, as during a migration); the test queries' own pairs are never seen by any fit. L3 maps are also fitted on
+the corpus documents plus their titles and sentences (short corpus texts, shaped like queries; drift_queries.py
+embeds them with both models and caches them). Quality = nDCG@10 of exact
 cosine search (vecdb's fused scan kernel) recomputed here from the qrels.
 
 AG News: 7,600 news texts embedded by L3 and L6. A seeded 1,000 rows are the queries (L3, mapped into L6), the
@@ -134,8 +136,37 @@ def run_scifact(specs: list[DriftMapSpec], budgets: list, seed: int, progress: b
                 )
                 rows.append(row)
                 print(f"  scifact {source} pairs={len(pick)} {row['map']}: nDCG@10 {row['ndcg_at_10']:.4f}", flush=True)
+    rows += scifact_passage_rows(sf, specs, budgets, seed, progress, index)
     rows += scifact_query_pair_rows(sf, specs, seed, progress, index)
     return {"baselines": baselines, "rows": rows}
+
+
+def scifact_passage_rows(sf: dict, specs: list[DriftMapSpec], budgets: list, seed: int, progress, index) -> list:
+    """L3 -> L6 maps fitted on corpus documents AND their short passages (title, sentences), both models. Still
+    corpus pairs only, but shaped like queries: whole-document pairs alone teach the map long texts."""
+    from . import drift_queries
+
+    try:
+        p3, p6, doc_row = drift_queries.corpus_passage_pairs()
+    except (ImportError, FileNotFoundError) as e:
+        print(f"  (passage rows skipped: {e})")
+        return []
+    c3, c6 = sf[("corpus", L3)], sf[("corpus", L6)]
+    n = len(c3)
+    rows = []
+    for budget in budgets:
+        pick = np.arange(n) if budget == "all" else np.sort(np.random.default_rng(seed).choice(n, budget, False))
+        sub = np.isin(doc_row, pick)
+        X, Y = np.vstack([c3[pick], p3[sub]]), np.vstack([c6[pick], p6[sub]])
+        label = f"{len(pick):,} corpus docs + their {int(sub.sum()):,} titles and sentences"
+        for spec in specs:
+            m, row = fit_row(spec, X, Y, seed, progress)
+            row.update(
+                source=L3, pairs=len(X), pairs_label=label, ndcg_at_10=scifact_ndcg(sf, m.apply(sf[("queries", L3)]), index)
+            )
+            rows.append(row)
+            print(f"  scifact L3 {label} {row['map']}: nDCG@10 {row['ndcg_at_10']:.4f}", flush=True)
+    return rows
 
 
 def scifact_query_pair_rows(sf: dict, specs: list[DriftMapSpec], seed: int, progress: bool | None, index) -> list:

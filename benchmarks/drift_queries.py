@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +87,44 @@ def train_query_pairs() -> tuple[np.ndarray, np.ndarray, list[str]]:
     CACHE.mkdir(parents=True, exist_ok=True)
     np.savez(path, ids=np.array(ids), **{L3: l3, L6: l6})
     return l3, l6, ids
+
+
+# A sentence ends at . ! or ? after a lower-case letter, digit, ')' or '%' and before a capital; the corpus often
+# omits the space after the full stop ("...brain.A line scan..."). Fragments under 4 words are dropped.
+_SENTENCE_END = re.compile(r"(?<=[a-z0-9)%][.!?])\s*(?=[A-Z])")
+
+
+def corpus_passages() -> tuple[list[str], np.ndarray]:
+    """The short texts of the SciFact corpus, in corpus order: each document's title, then its sentences; with the
+    corpus row each passage comes from (so a sample of documents brings its own passages)."""
+    texts, doc_row = [], []
+    with open(DATA / "beir-scifact" / "corpus.jsonl") as f:
+        for row, line in enumerate(f):
+            d = json.loads(line)
+            parts = [d["title"]] + [s for s in _SENTENCE_END.split(d["text"]) if len(s.split()) >= 4]
+            texts += parts
+            doc_row += [row] * len(parts)
+    return texts, np.asarray(doc_row, np.int64)
+
+
+def corpus_passage_pairs() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(L3, L6, corpus row) of every corpus passage (titles and sentences, about 48k), cached: pairs of short corpus
+    texts, shaped like queries, which whole-document pairs are not. About 10 minutes to embed on 2 cores."""
+    texts, doc_row = corpus_passages()
+    ids = json.loads((DATA / "embeddings" / "scifact" / "ids.json").read_text())["doc_ids"]
+    with open(DATA / "beir-scifact" / "corpus.jsonl") as f:
+        order = [json.loads(line)["_id"] for line in f]
+    if order != ids:
+        raise RuntimeError("corpus.jsonl order differs from the shared embeddings' doc_ids")
+    path = CACHE / "scifact_corpus_passages.npz"
+    if path.exists():
+        z = np.load(path)
+        if z["doc_row"].shape == doc_row.shape and np.array_equal(z["doc_row"], doc_row):
+            return z[L3], z[L6], doc_row
+    l3, l6 = embed_l3(texts), embed_l6(texts)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    np.savez(path, doc_row=doc_row, **{L3: l3, L6: l6})
+    return l3, l6, doc_row
 
 
 def check() -> dict[str, float]:
