@@ -161,3 +161,28 @@ def test_foreign_or_damaged_files(tmp_path):
     env.close()
     with pytest.raises(vecdb.CorruptDatabase, match="not vecdb"):
         vecdb.open(other)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered")  # squares of 3e20 overflow float32, on both paths
+@pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
+def test_single_query_fast_path_matches_the_full_check(metric):
+    """One float32 1-D query takes a shortcut (one dot product for finiteness and norm); it must accept and reject
+    exactly what the matrix path does, and give the same prepared query."""
+    from vecdb.vectors import prepare_queries
+
+    f = Dense(4, metric)
+    for bad in ([np.nan, 1, 1, 1], [1, np.inf, 1, 1], [-np.inf, 0, 0, 0]):
+        with pytest.raises(InvalidArgument, match="NaN or infinity"):
+            prepare_queries(f, np.array(bad, np.float32))
+    zero = np.zeros(4, np.float32)
+    if metric == "cosine":
+        with pytest.raises(InvalidArgument, match="zero vector"):
+            prepare_queries(f, zero)
+    else:
+        assert np.array_equal(prepare_queries(f, zero)[0], zero[None])
+    # finite but with a square that overflows float32: valid, must not be taken for infinity
+    for q in (np.array([3e20, 0, -4e20, 0], np.float32), np.array([0.5, -1, 2, 0.25], np.float32)):
+        got, single = prepare_queries(f, q)
+        want, _ = prepare_queries(f, q[None].astype(np.float64))  # the general path
+        assert single and got.shape == (1, 4) and got.dtype == np.float32 and got.flags.c_contiguous
+        np.testing.assert_allclose(got, want, rtol=1e-6)

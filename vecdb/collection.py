@@ -44,6 +44,7 @@ ID_SLOT = 900  # block slot of the id column (vector fields use 0.., graphs 1000
 MAX_K = 10_000
 MAX_QUERIES = 10_000
 _STATE = b"state"
+_STR_SENTINEL = int(STR_SENTINEL)  # as a Python int: compared with ids from tolist()
 
 
 class Collection:
@@ -86,16 +87,24 @@ class Collection:
         self._filters = FilterEvaluator(self._pindex)
         self._cache_lock = threading.Lock()
         self._live_cache: tuple[tuple[int, int], np.ndarray] | None = None
+        self._state_key = meta_key(uid, _STATE)
+        self._state_cache: tuple[bytes, State | None] = (b"", None)  # (raw bytes, parsed): replaced whole, never mutated
 
     def __repr__(self) -> str:
         return f"Collection({self.name!r}, {self.schema!r})"
 
     # ------------------------------------------------------------------ state
     def _state(self, txn) -> State:
-        raw = txn.get(meta_key(self.uid, _STATE), db=self._t["meta"])
+        raw = txn.get(self._state_key, db=self._t["meta"])
         if raw is None:
             raise NotFound(f"collection {self.name!r} does not exist (it was dropped)")
-        return State.unpack(raw)
+        raw = bytes(raw)
+        cached = self._state_cache
+        if cached[0] == raw:  # every call reads the state: parse each version once
+            return cached[1]
+        st = State.unpack(raw)
+        self._state_cache = (raw, st)
+        return st
 
     def _allowed(self, txn, st: State, filter, k: int) -> tuple[np.ndarray, int]:
         """Rows a search may return (uint8 mask) and their count: live rows matching the validated filter.
@@ -826,11 +835,11 @@ class Collection:
             if r.size and r[-1] < 0:  # padding (-1) sits at the end
                 n = int(np.argmax(r < 0))
                 r, sc = r[:n], sc[:n]
-            vals = idcol[r]
-            ids = vals.tolist()
-            if vals.size and vals.max() == STR_SENTINEL:  # string ids live in the row -> id table
-                for j in np.flatnonzero(vals == STR_SENTINEL).tolist():
-                    ids[j] = decode_id(txn.get(row_key(self.uid, int(r[j])), db=t["row2id"]))
+            ids = idcol[r].tolist()
+            if _STR_SENTINEL in ids:  # string ids live in the row -> id table (a list test: k is small)
+                for j, v in enumerate(ids):
+                    if v == _STR_SENTINEL:
+                        ids[j] = decode_id(txn.get(row_key(self.uid, int(r[j])), db=t["row2id"]))
             pays = None
             if with_payload:
                 pays = [payload_codec.decode(txn.get(row_key(self.uid, int(x)), db=t["payload"])) for x in r]

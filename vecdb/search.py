@@ -135,20 +135,21 @@ def dense_search(
         tdist, trows = scan_topk(q, [(meta.n_indexed, x[meta.n_indexed : st.next_row])], allowed, k, metric)
         dist, rows = sort_heaps(*merge_heaps([(dist, rows), (tdist, trows)]))
     path = "hnsw_filtered" if acorn else "hnsw"
-    explain = [
-        {
-            "path": path,
-            "ef": ef,
-            "distances_computed": int(nd) + tail,
-            "indexed_rows": meta.n_indexed,
-            "exact_tail_rows": tail,
-            **base,
-            **({"compression": comp_note} if comp_note else {}),
-        }
-        for nd in ndist
-    ]
+    common = {"path": path, "ef": ef, "distances_computed": 0, "indexed_rows": meta.n_indexed, "exact_tail_rows": tail}
+    if base:
+        common.update(base)
+    if comp_note:
+        common["compression"] = comp_note
+    explain = []
+    for nd in ndist.tolist():
+        e = common.copy()
+        e["distances_computed"] = nd + tail
+        explain.append(e)
     want = min(k, n_allowed)
-    short = np.flatnonzero(rows[:, want - 1] < 0)
+    if nq == 1:  # the common single query: a scalar test instead of an array scan
+        short = np.zeros(1 if rows[0, want - 1] < 0 else 0, np.int64)
+    else:
+        short = np.flatnonzero(rows[:, want - 1] < 0)
     if short.size:
         edist, erows = _exact(txn, blocks, fs, st, q[short], k, allowed, filtered)
         dist[short], rows[short] = edist, erows

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .errors import InvalidArgument
@@ -45,6 +47,15 @@ def prepare(field: Dense, x: object, what: str, *, n: int | None = None) -> np.n
 
 def prepare_queries(field: Dense, q: object) -> tuple[np.ndarray, bool]:
     """(queries as a matrix, whether a single 1-D query was given)."""
+    if type(q) is np.ndarray and q.dtype == np.float32 and q.ndim == 1 and q.shape[0] == field.dim:
+        # fastest path, one query (a loop of searches): one dot product checks finiteness (a NaN or inf element
+        # makes it non-finite) and gives the norm; the full check runs only when it is not finite
+        n2 = float(np.dot(q, q))
+        if math.isfinite(n2) and n2 > 0.0:
+            q2 = q.reshape(1, -1)
+            if field.metric == "cosine":
+                q2 = q2 * np.float32(1.0 / math.sqrt(n2))
+            return np.ascontiguousarray(q2), True
     if (
         type(q) is np.ndarray
         and q.dtype == np.float32

@@ -120,6 +120,11 @@ class Graph:
         n_visible = min(n_visible, self.n_indexed)
 
         kernel = gk.search_batch_filtered if filtered else gk.search_batch
+        if nq == 1:  # one query: no thread split, no closure
+            vis = self.visited()
+            vis[1] = kernel(q, x, self.links0, self.links_up, self.upper_slot, self.ep, self.max_level, ef, allowed,
+                            n_visible, self.metric, vis[0], vis[1], out_d, out_i, ndist)  # fmt: skip
+            return out_d, out_i, ndist
 
         def run(lo: int, hi: int) -> None:
             vis = self.visited()
@@ -127,7 +132,7 @@ class Graph:
                             allowed, n_visible, self.metric, vis[0], vis[1], out_d[lo:hi], out_i[lo:hi],
                             ndist[lo:hi])  # fmt: skip
 
-        threads = 1 if nq == 1 else min(n_threads(), nq)
+        threads = min(n_threads(), nq)
         if threads <= 1:
             run(0, nq)
         else:
