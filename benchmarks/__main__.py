@@ -11,6 +11,7 @@ BENCHMARKS = {
     "drift": "query-drift maps: new-model queries against an old-model index (SciFact nDCG, AG News, latency)",
     "scale": "open time and resident memory of a 1M x 128 collection",
     "ann": "ANN recall/QPS vs hnswlib, faiss, usearch, chromadb, lancedb (ann-benchmarks style)",
+    "ann_breakdown": "one HNSW query's time: hnswlib vs vecdb's graph kernel alone vs Collection.search",
     "filtered": "filtered search at every selectivity vs faiss IDSelector, hnswlib filter, chromadb, lancedb",
     "remote": "gRPC vs embedded: per-query overhead, streaming ingest, 8 vs 1 clients; milvus-lite side by side",
     "multivector": "SciFact token vectors: exhaustive MaxSim vs MUVERA FDE -> re-rank, FDE recall, token codecs",

@@ -13,7 +13,6 @@ import numpy as np
 
 from ..jit import inline_helper, kernel
 from ._intrinsics import prefetch_row
-from .topk import heap_replace_top
 
 
 # ---------------------------------------------------------------------- distances
@@ -86,11 +85,40 @@ def _max_push(hd, hi, size, d, i):
 
 
 @inline_helper
+def _max_replace(hd, hi, size, d, i):
+    # replace the root of the max-heap hd/hi[:size] by (d, i) and sift it down (no slicing: plain indices)
+    pos = 0
+    while True:
+        child = 2 * pos + 1
+        if child >= size:
+            break
+        if child + 1 < size and hd[child + 1] > hd[child]:
+            child += 1
+        if hd[child] <= d:
+            break
+        hd[pos] = hd[child]
+        hi[pos] = hi[child]
+        pos = child
+    hd[pos] = d
+    hi[pos] = i
+
+
+@inline_helper
 def _max_pop(hd, hi, size):
     # removing the root of a max-heap = replacing it by the last element
     size -= 1
     if size > 0:
-        heap_replace_top(hd[:size], hi[:size], hd[size], hi[size])
+        _max_replace(hd, hi, size, hd[size], hi[size])
+    return size
+
+
+@inline_helper
+def _max_keep(hd, hi, size, cap, d, i):
+    """Add (d, i) to a max-heap holding at most cap entries; when full, (d, i) must beat the root (callers test
+    d < root), which it then replaces: one sift-down instead of a push and a pop. Returns the new size."""
+    if size < cap:
+        return _max_push(hd, hi, size, d, i)
+    _max_replace(hd, hi, size, d, i)
     return size
 
 
@@ -176,9 +204,7 @@ def _search_layer(
                     continue  # candidate buffer full: drop (bounded memory; buffer is sized generously)
                 nc = _min_push(cand_d, cand_i, nc, d, n)
                 if allowed[n]:
-                    nr = _max_push(res_d, res_i, nr, d, n)
-                    if nr > ef:
-                        nr = _max_pop(res_d, res_i, nr)
+                    nr = _max_keep(res_d, res_i, nr, ef, d, n)
                 if nr > 0:
                     bound = res_d[0]
     return nr, ndist
@@ -289,9 +315,7 @@ def _try_node(q, X, n, metric, visited, tag, allowed, ef, nc, nr, bound, cand_d,
     if nr < ef or d < bound:
         if nc < cand_d.shape[0]:
             nc = _min_push(cand_d, cand_i, nc, d, n)
-        nr = _max_push(res_d, res_i, nr, d, n)
-        if nr > ef:
-            nr = _max_pop(res_d, res_i, nr)
+        nr = _max_keep(res_d, res_i, nr, ef, d, n)
         bound = res_d[0]
     return nc, nr, bound, ndist
 
