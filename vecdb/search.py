@@ -84,7 +84,7 @@ def dense_search(
                 trained,
                 txn,
                 blocks,
-                fs.column.views(txn, blocks, st.next_row),
+                lambda rows: fs.column.take(txn, blocks, rows),
                 st.next_row,
                 q,
                 k,

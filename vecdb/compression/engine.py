@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +28,7 @@ from ..storage import tombstones
 from ..storage.blocks import BlockArray, block_rows_for
 from ..storage.states import get_state, put_state
 from .base import Codec, CompressionSpec, codec_from_state, sample_rows
-from .rescore import DEFAULT_FACTORS, candidates_for, oversampling_for, rescore
+from .rescore import DEFAULT_FACTORS, candidates_for, oversampling_for, rescore_fetched
 
 CODE_SLOT_BASE = 4000  # block slots of code columns (vector fields use 0.., ids 900, graphs 1000.., FDEs 3000..)
 DEFAULT_TRAIN_ROWS = 20_000
@@ -95,12 +95,22 @@ class CompressedField:
         self._state_key = p + b"Z" + s
         self._head_key = p + b"z" + s
         self._cache: Trained | None = None
+        self._head_cache: tuple[bytes, dict[str, Any] | None] = (b"", None)  # (raw, parsed), replaced whole
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ reading the trained codec
     def header(self, txn, aux) -> dict[str, Any] | None:
+        """The trained codec's header (read by every search: parsed once per version, callers must not mutate)."""
         raw = txn.get(self._head_key, db=aux)
-        return None if raw is None else json.loads(bytes(raw))
+        if raw is None:
+            return None
+        raw = bytes(raw)
+        cached = self._head_cache
+        if cached[0] == raw:
+            return cached[1]
+        head = json.loads(raw)
+        self._head_cache = (raw, head)
+        return head
 
     def trained(self, txn, aux) -> Trained | None:
         head = self.header(txn, aux)
@@ -220,7 +230,7 @@ class CompressedField:
         t: Trained,
         txn,
         blocks,
-        float_blocks: list[tuple[int, np.ndarray]],
+        fetch: Callable[[np.ndarray], np.ndarray],
         n_rows: int,
         q: np.ndarray,
         k: int,
@@ -232,8 +242,9 @@ class CompressedField:
         recall_target: float | None,
     ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
         """Fused top-k over the code blocks (disallowed rows skipped) for k * oversample candidates, then exact
-        rescoring with the float vectors. Returns (dist, rows, explain); without rescoring the distances are the
-        codec's own (smaller is better)."""
+        rescoring with the float vectors, read by fetch(sorted unique rows) -> their vectors (only the candidates'
+        blocks, not the column). Returns (dist, rows, explain); without rescoring the distances are the codec's own
+        (smaller is better)."""
         factor = (oversample if oversample is not None else t.oversample(recall_target)) if do_rescore else 1.0
         n_cand = min(candidates_for(k, factor), max(n_allowed, 1)) if do_rescore else k
         code_blocks = t.column.views(txn, blocks, n_rows)
@@ -247,6 +258,6 @@ class CompressedField:
         }
         if not do_rescore:
             return cdist, crows, explain
-        dist, rows = rescore(q, crows, float_blocks, self.metric, k)
+        dist, rows = rescore_fetched(q, crows.astype(np.int64, copy=False), fetch, self.metric, k)
         explain["rows_rescored"] = int(n_cand)
         return dist, rows, explain

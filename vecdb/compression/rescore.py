@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import FailedPrecondition, InvalidArgument
 from ..evaluation import recall_at_k
 from ..kernels import dense
-from ..kernels.rescore import gathered_distances
+from ..kernels.rescore import gathered_distances, gathered_into
 from .base import Codec, check_metric, check_vectors, sample_rows
 
 VectorSource = Union[np.ndarray, Callable[[np.ndarray], np.ndarray], Sequence[tuple[int, np.ndarray]]]
@@ -74,25 +74,42 @@ def rescore(
     if cand.shape[0] != q.shape[0]:
         raise InvalidArgument(f"{cand.shape[0]} candidate lists for {q.shape[0]} queries")
     cand = cand.astype(np.int64)
-    valid = cand >= 0
     if isinstance(vectors, np.ndarray):
-        v, idx = vectors, np.where(valid, cand, -1)
-        if v.ndim != 2:
-            raise InvalidArgument(f"vectors must be 2-D, got shape {v.shape}")
-    else:
-        uniq, inv = np.unique(cand[valid], return_inverse=True)
-        v = _lookup(vectors, uniq)
-        idx = np.full(cand.shape, -1, np.int64)
-        idx[valid] = inv
-    dist = gathered_distances(q, v, idx, metric)
-    order = np.lexsort((np.where(valid, cand, np.iinfo(np.int64).max), dist), axis=-1)[:, :k]
+        if vectors.ndim != 2:
+            raise InvalidArgument(f"vectors must be 2-D, got shape {vectors.shape}")
+        dist = gathered_distances(q, vectors, np.where(cand >= 0, cand, -1), metric)
+        return _top_k(dist, cand, k)
+    return rescore_fetched(q, cand, lambda rows: _lookup(vectors, rows), metric, k)
+
+
+def rescore_fetched(
+    q: np.ndarray, cand: np.ndarray, fetch: Callable[[np.ndarray], np.ndarray], metric: str, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """rescore() for inputs already checked (the engine's search path: prepared float32 queries, int64 candidate
+    rows in range, a known metric): fetch(sorted unique rows) -> their float32 vectors."""
+    valid = cand >= 0
+    uniq, inv = np.unique(cand[valid], return_inverse=True)
+    v = np.ascontiguousarray(fetch(uniq), dtype=np.float32)
+    if v.ndim != 2 or v.shape[0] != uniq.shape[0] or v.shape[1] != q.shape[1]:
+        raise InvalidArgument(f"vector lookup returned shape {v.shape} for {uniq.shape[0]} rows of dim {q.shape[1]}")
+    idx = np.full(cand.shape, -1, np.int64)
+    idx[valid] = inv
+    dist = np.empty(cand.shape, np.float32)
+    if dist.size:
+        gathered_into(q, v, idx, metric, dist)
+    return _top_k(dist, cand, k)
+
+
+def _top_k(dist: np.ndarray, cand: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k best of each row of dist (ties by candidate row; -1 rows last), padded with (+inf, -1)."""
+    order = np.lexsort((np.where(cand >= 0, cand, np.iinfo(np.int64).max), dist), axis=-1)[:, :k]
     dist = np.take_along_axis(dist, order, 1)
     rows = np.where(np.isfinite(dist), np.take_along_axis(cand, order, 1), -1)
     if rows.shape[1] < k:
         pad = k - rows.shape[1]
         dist = np.pad(dist, ((0, 0), (0, pad)), constant_values=np.inf)
         rows = np.pad(rows, ((0, 0), (0, pad)), constant_values=-1)
-    return dist.astype(np.float32), rows
+    return dist.astype(np.float32, copy=False), rows
 
 
 def candidates_for(k: int, oversampling: float) -> int:

@@ -70,6 +70,13 @@ def gathered_distances(queries: np.ndarray, vectors: np.ndarray, idx: np.ndarray
     out = np.empty(idx.shape, np.float32)
     if out.size == 0:
         return out
+    return gathered_into(q, v, idx, metric, out, code)
+
+
+def gathered_into(q: np.ndarray, v: np.ndarray, idx: np.ndarray, metric: str, out: np.ndarray, code=None):
+    """gathered_distances without the checks, into out (callers pass checked, C-contiguous float32 q and v,
+    int64 idx in range): the rescoring step of a search, where the inputs were validated upstream."""
+    code = METRIC_CODE[metric] if code is None else code
     fn = _gathered_l2 if code == 1 else _gathered_dot
     threads = min(n_threads(), q.shape[0])
     if threads <= 1 or out.size * q.shape[1] < PARALLEL_MIN_WORK:
