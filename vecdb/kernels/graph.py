@@ -13,6 +13,7 @@ import numpy as np
 
 from ..jit import inline_helper, kernel
 from ._intrinsics import prefetch_row
+from .topk import heap_sift_top
 
 
 # ---------------------------------------------------------------------- distances
@@ -85,30 +86,11 @@ def _max_push(hd, hi, size, d, i):
 
 
 @inline_helper
-def _max_replace(hd, hi, size, d, i):
-    # replace the root of the max-heap hd/hi[:size] by (d, i) and sift it down (no slicing: plain indices)
-    pos = 0
-    while True:
-        child = 2 * pos + 1
-        if child >= size:
-            break
-        if child + 1 < size and hd[child + 1] > hd[child]:
-            child += 1
-        if hd[child] <= d:
-            break
-        hd[pos] = hd[child]
-        hi[pos] = hi[child]
-        pos = child
-    hd[pos] = d
-    hi[pos] = i
-
-
-@inline_helper
 def _max_pop(hd, hi, size):
     # removing the root of a max-heap = replacing it by the last element
     size -= 1
     if size > 0:
-        _max_replace(hd, hi, size, hd[size], hi[size])
+        heap_sift_top(hd, hi, size, hd[size], hi[size])
     return size
 
 
@@ -118,7 +100,7 @@ def _max_keep(hd, hi, size, cap, d, i):
     d < root), which it then replaces: one sift-down instead of a push and a pop. Returns the new size."""
     if size < cap:
         return _max_push(hd, hi, size, d, i)
-    _max_replace(hd, hi, size, d, i)
+    heap_sift_top(hd, hi, size, d, i)
     return size
 
 

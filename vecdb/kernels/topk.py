@@ -13,7 +13,12 @@ from ..jit import inline_helper, kernel
 @inline_helper
 def heap_replace_top(hd, hi, d, i):
     """Replace the worst entry of a full max-heap by (d, i) and restore the heap property."""
-    n = hd.shape[0]
+    heap_sift_top(hd, hi, hd.shape[0], d, i)
+
+
+@inline_helper
+def heap_sift_top(hd, hi, n, d, i):
+    """Replace the root of the max-heap hd/hi[:n] by (d, i) and sift it down (plain indices: no slicing)."""
     pos = 0
     while True:
         child = 2 * pos + 1
