@@ -169,6 +169,19 @@ def test_oversample_from_the_stored_calibration(db, rng):
     assert col.search("v", x[3], 10).explain["oversample"] == cal["factor"]  # default target 0.95
 
 
+def test_compression_info_is_a_copy(db, rng):
+    """The header behind compression_info is parsed once and cached for searches: what a caller gets back is a
+    copy, so editing it cannot change the oversampling later searches take."""
+    col, x = _pq_collection(db, rng)
+    col.upsert(list(range(len(x))), x)
+    before = col.search("v", x[3], 10).explain["oversample"]
+    info = col.compression_info("v")
+    info["calibration"]["recall_by_factor"] = {"1": 1.0}
+    info["calibration"]["factor"] = 1.0
+    assert col.compression_info("v")["calibration"]["factor"] == before
+    assert col.search("v", x[3], 10).explain["oversample"] == before
+
+
 def test_exact_and_graph_paths_stay_available(db, rng):
     col, x = _pq_collection(db, rng, index=vecdb.HNSWParams(m=8, ef_construction=40, index_threshold=0))
     col.upsert(list(range(len(x))), x)

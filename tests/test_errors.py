@@ -40,6 +40,7 @@ BAD_UPSERTS = [
     ("NaN or infinity", dict(ids=[2, 3], vectors={"v": np.array([[1, 2, 3, np.nan]] * 2), "w": np.ones((2, 2))})),
     ("NaN or infinity", dict(ids=[2, 3], vectors={"v": np.ones((2, 4)), "w": np.array([[np.inf, 0]] * 2)})),
     ("zero vector", dict(ids=[2, 3], vectors={"v": np.zeros((2, 4)), "w": np.ones((2, 2))})),
+    ("row 1 has a value beyond", dict(ids=[2, 3], vectors={"v": np.array([[1, 2, 3, 4], [1, 2, 3, -1e20]]), "w": V["w"]})),
     ("unknown vector field", dict(ids=[2, 3], vectors={**V, "zz": np.ones((2, 4))})),
     ("missing vectors", dict(ids=[2, 3], vectors={"v": np.ones((2, 4))})),
     ("has 2 rows for 3 ids", dict(ids=[2, 3, 4], vectors=V)),
@@ -163,26 +164,35 @@ def test_foreign_or_damaged_files(tmp_path):
         vecdb.open(other)
 
 
-@pytest.mark.filterwarnings("ignore:overflow encountered")  # squares of 3e20 overflow float32, on both paths
 @pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
 def test_single_query_fast_path_matches_the_full_check(metric):
-    """One float32 1-D query takes a shortcut (one dot product for finiteness and norm); it must accept and reject
-    exactly what the matrix path does, and give the same prepared query."""
-    from vecdb.vectors import prepare_queries
+    """One float32 query takes a shortcut (one einsum gives the norms and a first value check); it must accept and
+    reject exactly what the general path does, and a 1-D query must be bit-identical to the same query as a
+    (1, dim) matrix, so search(q) and search(q[None])[0] rank near-ties the same way."""
+    from vecdb.vectors import MAX_ABS, prepare_queries
 
     f = Dense(4, metric)
     for bad in ([np.nan, 1, 1, 1], [1, np.inf, 1, 1], [-np.inf, 0, 0, 0]):
-        with pytest.raises(InvalidArgument, match="NaN or infinity"):
-            prepare_queries(f, np.array(bad, np.float32))
+        for q in (np.array(bad, np.float32), np.array([bad], np.float32), np.array(bad)):
+            with pytest.raises(InvalidArgument, match="NaN or infinity"):
+                prepare_queries(f, q)
+    for huge in ([3e20, 0, -4e20, 0], [0, 0, 0, -2 * MAX_ABS]):  # squares would overflow float32 distances
+        for q in (np.array(huge, np.float32), np.array([huge], np.float32), np.array(huge)):
+            with pytest.raises(InvalidArgument, match="beyond"):
+                prepare_queries(f, q)
     zero = np.zeros(4, np.float32)
     if metric == "cosine":
         with pytest.raises(InvalidArgument, match="zero vector"):
             prepare_queries(f, zero)
     else:
         assert np.array_equal(prepare_queries(f, zero)[0], zero[None])
-    # finite but with a square that overflows float32: valid, must not be taken for infinity
-    for q in (np.array([3e20, 0, -4e20, 0], np.float32), np.array([0.5, -1, 2, 0.25], np.float32)):
+    rng = np.random.default_rng(0)
+    for q in [np.array([0.5, -1, 2, 0.25], np.float32), np.array([MAX_ABS, 0, 0, -MAX_ABS], np.float32)] + [
+        rng.standard_normal(4).astype(np.float32) for _ in range(50)
+    ]:
         got, single = prepare_queries(f, q)
-        want, _ = prepare_queries(f, q[None].astype(np.float64))  # the general path
-        assert single and got.shape == (1, 4) and got.dtype == np.float32 and got.flags.c_contiguous
-        np.testing.assert_allclose(got, want, rtol=1e-6)
+        as_matrix, single2 = prepare_queries(f, q[None])
+        general, _ = prepare_queries(f, q.astype(np.float64))  # the general path
+        assert single and not single2 and got.shape == (1, 4) and got.dtype == np.float32 and got.flags.c_contiguous
+        assert np.array_equal(got, as_matrix)  # bit-identical
+        np.testing.assert_allclose(got, general, rtol=1e-6)

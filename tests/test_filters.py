@@ -261,3 +261,46 @@ def test_recall_floor_per_selectivity_glove(tmp_path, selectivity):
     r = float(np.mean(rec))
     print(f"selectivity {selectivity}: recall {r:.4f} via {found[0].explain['path']}")
     assert r >= floor("hnsw", "none", f"glove-20k-filter-{selectivity}"), f"recall {r:.4f} ({found[0].explain})"
+
+
+def test_correlated_filter_takes_the_plain_walk_and_keeps_its_recall(tmp_path):
+    """Four well-separated clusters, a filter on the cluster label. A query inside its own cluster filtered to that
+    cluster (the filter agrees with its neighbourhood) walks plainly; the same query filtered to another cluster,
+    and a filter on random rows, walk two hops. Every result is allowed and recall@10 against exact filtered search
+    stays high on both walks."""
+    rng = np.random.default_rng(3)
+    centres = rng.standard_normal((4, 16)).astype(np.float32) * 4
+    label = np.repeat(np.arange(4), 2000)  # 2,000 rows a cluster: above the planner's exact-scan size
+    x = centres[label] + rng.standard_normal((8000, 16)).astype(np.float32)
+    coin = rng.random(8000) < 0.25
+    db = vecdb.open(tmp_path / "db")
+    col = db.create_collection(
+        "c",
+        vectors={"v": vecdb.Dense(16, "l2", index=HNSWParams(index_threshold=1))},
+        payload={"label": "integer", "coin": "boolean"},
+    )
+    col.upsert(np.arange(8000), x, [{"label": int(a), "coin": bool(b)} for a, b in zip(label, coin)])
+    col.build_index(progress=False)
+    own = np.arange(40) % 4
+    queries = centres[own] + rng.standard_normal((40, 16)).astype(np.float32)
+    cases = {
+        "own": lambda i: (F.eq("label", int(own[i])), label == own[i]),
+        "other": lambda i: (F.eq("label", int((own[i] + 1) % 4)), label == (own[i] + 1) % 4),
+        "coin": lambda i: (F.eq("coin", True), coin),
+    }
+    for case, make in cases.items():
+        recalls, walks = [], []
+        for i, q in enumerate(queries):
+            f, mask = make(i)
+            hits = col.search("v", q, k=10, filter=f, params=SearchParams(ef=16), with_payload=False)
+            assert all(mask[j] for j in hits.ids), case
+            d = np.sum((x - q) ** 2, axis=1)
+            d[~mask] = np.inf
+            recalls.append(len(set(np.argsort(d)[:10].tolist()) & set(hits.ids)) / 10)
+            assert hits.explain["path"].startswith("hnsw_filtered"), hits.explain  # (+exact_scan: completeness)
+            walks.append(hits.explain["walk"])
+        assert np.mean(recalls) >= 0.9, (case, np.mean(recalls))
+        if case == "own":
+            assert walks.count("plain") >= 36, walks
+        else:
+            assert walks.count("two_hop") >= 38, (case, walks)

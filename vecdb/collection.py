@@ -7,6 +7,8 @@ zero-copy views of LMDB pages.
 
 from __future__ import annotations
 
+import copy
+
 import json
 import sys
 import threading
@@ -88,7 +90,7 @@ class Collection:
         self._cache_lock = threading.Lock()
         self._live_cache: tuple[tuple[int, int], np.ndarray] | None = None
         self._state_key = meta_key(uid, _STATE)
-        self._state_cache: tuple[bytes, State | None] = (b"", None)  # (raw bytes, parsed): replaced whole, never mutated
+        self._state_cache: tuple[bytes, State] | None = None  # (raw bytes, parsed): replaced whole, never mutated
 
     def __repr__(self) -> str:
         return f"Collection({self.name!r}, {self.schema!r})"
@@ -100,7 +102,7 @@ class Collection:
             raise NotFound(f"collection {self.name!r} does not exist (it was dropped)")
         raw = bytes(raw)
         cached = self._state_cache
-        if cached[0] == raw:  # every call reads the state: parse each version once
+        if cached is not None and cached[0] == raw:  # every call reads the state: parse each version once
             return cached[1]
         st = State.unpack(raw)
         self._state_cache = (raw, st)
@@ -757,7 +759,7 @@ class Collection:
         with self._env.read() as txn:
             self._state(txn)
             head = cf.header(txn, self._t["aux"])
-        return None if head is None else {k: v for k, v in head.items() if k != "token"}
+        return None if head is None else {k: copy.deepcopy(v) for k, v in head.items() if k != "token"}
 
     def _live_vectors(self, field: str, limit: int, seed: int) -> np.ndarray:
         """A seeded sample of at most `limit` live float vectors of a dense field (as stored)."""

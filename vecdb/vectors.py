@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from .errors import InvalidArgument
@@ -24,11 +22,28 @@ def as_matrix(x: object, dim: int, what: str) -> np.ndarray:
         raise InvalidArgument(f"{what} must be 2-D (n x {dim}), got shape {arr.shape}")
     if arr.shape[1] != dim:
         raise InvalidArgument(f"{what} has dimension {arr.shape[1]}, the field expects {dim}")
+    _check_values(arr, what)
+    return np.ascontiguousarray(arr)
+
+
+_MAX_SQUARED = 1e30  # below this squared norm every element is within MAX_ABS: no element check needed
+
+# Largest magnitude a vector element may have: squares and sums of squares must stay finite in float32 (3.4e38),
+# or distances overflow to inf and a search silently returns nothing (l2) or arbitrary rows (cosine).
+MAX_ABS = 1e15
+
+
+def _check_values(arr: np.ndarray, what: str) -> None:
+    """NaN, infinity or a magnitude above MAX_ABS -> InvalidArgument naming the first bad row (two passes, no
+    temporary: max and min; a NaN makes the comparison fail)."""
+    if arr.size == 0 or (arr.max() <= MAX_ABS and -arr.min() <= MAX_ABS):
+        return
     bad = ~np.isfinite(arr)
     if bad.any():
         row = int(np.argwhere(bad)[0][0])
         raise InvalidArgument(f"{what} row {row} contains NaN or infinity")
-    return np.ascontiguousarray(arr)
+    row = int(np.argwhere(np.abs(arr) > MAX_ABS)[0][0])
+    raise InvalidArgument(f"{what} row {row} has a value beyond +-{MAX_ABS:g} (its square would overflow float32)")
 
 
 def prepare(field: Dense, x: object, what: str, *, n: int | None = None) -> np.ndarray:
@@ -47,27 +62,20 @@ def prepare(field: Dense, x: object, what: str, *, n: int | None = None) -> np.n
 
 def prepare_queries(field: Dense, q: object) -> tuple[np.ndarray, bool]:
     """(queries as a matrix, whether a single 1-D query was given)."""
-    if type(q) is np.ndarray and q.dtype == np.float32 and q.ndim == 1 and q.shape[0] == field.dim:
-        # fastest path, one query (a loop of searches): one dot product checks finiteness (a NaN or inf element
-        # makes it non-finite) and gives the norm; the full check runs only when it is not finite
-        n2 = float(np.dot(q, q))
-        if math.isfinite(n2) and n2 > 0.0:
-            q2 = q.reshape(1, -1)
-            if field.metric == "cosine":
-                q2 = q2 * np.float32(1.0 / math.sqrt(n2))
-            return np.ascontiguousarray(q2), True
     if (
         type(q) is np.ndarray
         and q.dtype == np.float32
         and q.ndim in (1, 2)
         and q.shape[-1] == field.dim
         and q.size
-        and np.isfinite(q).all()
     ):  # fast path: already what the kernels take (the common case for a server or a loop of queries)
         single = q.ndim == 1
         q2 = q.reshape(1, -1) if single else q
+        sq = np.einsum("ij,ij->i", q2, q2)  # squared norms, and a first value check: NaN, inf and huge fail it
+        if not bool(np.all(sq <= _MAX_SQUARED)):
+            _check_values(q2, "query")  # raises unless only the sum is large (elements within MAX_ABS)
         if field.metric == "cosine":
-            norms = np.sqrt(np.einsum("ij,ij->i", q2, q2))
+            norms = np.sqrt(sq)
             if (norms == 0).any():
                 raise InvalidArgument(f"query row {int(np.argmax(norms == 0))} is a zero vector, which has no cosine")
             q2 = q2 / norms[:, None]

@@ -95,7 +95,7 @@ class CompressedField:
         self._state_key = p + b"Z" + s
         self._head_key = p + b"z" + s
         self._cache: Trained | None = None
-        self._head_cache: tuple[bytes, dict[str, Any] | None] = (b"", None)  # (raw, parsed), replaced whole
+        self._head_cache: tuple[bytes, dict[str, Any]] | None = None  # (raw, parsed), replaced whole, read-only
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ reading the trained codec
@@ -106,7 +106,7 @@ class CompressedField:
             return None
         raw = bytes(raw)
         cached = self._head_cache
-        if cached[0] == raw:
+        if cached is not None and cached[0] == raw:
             return cached[1]
         head = json.loads(raw)
         self._head_cache = (raw, head)

@@ -109,28 +109,34 @@ class Graph:
         n_visible: int,
         *,
         filtered: bool = False,
+        plain_share: float = 2.0,
+        walk: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(dist, rows, distances computed per query) for a matrix of prepared queries; rows -1 past the end.
         filtered: walk the allowed rows only (two-hop bridges over the rest) instead of walking every node and
-        keeping the allowed ones; the planner picks it for selective filters."""
+        keeping the allowed ones; the planner picks it for selective filters. Per query the kernel still takes the
+        plain walk where at least plain_share of the entry's neighbours are allowed (> 1: never); walk (uint8, one
+        per query), when given, receives 1 for those queries and 0 for two-hop walks."""
         nq = q.shape[0]
         out_d = np.empty((nq, k), np.float32)
         out_i = np.empty((nq, k), np.int32)
         ndist = np.zeros(nq, np.int64)
         n_visible = min(n_visible, self.n_indexed)
 
-        kernel = gk.search_batch_filtered if filtered else gk.search_batch
-        if nq == 1:  # one query: no thread split, no closure
+        if filtered and walk is None:
+            walk = np.zeros(nq, np.uint8)
+        if nq == 1:  # one query: no thread split, no slicing
             vis = self.visited()
-            vis[1] = kernel(q, x, self.links0, self.links_up, self.upper_slot, self.ep, self.max_level, ef, allowed,
-                            n_visible, self.metric, vis[0], vis[1], out_d, out_i, ndist)  # fmt: skip
+            args = (q, x, self.links0, self.links_up, self.upper_slot, self.ep, self.max_level, ef, allowed, n_visible,
+                    self.metric, vis[0], vis[1], out_d, out_i, ndist)  # fmt: skip
+            vis[1] = gk.search_batch_filtered(*args, plain_share, walk) if filtered else gk.search_batch(*args)
             return out_d, out_i, ndist
 
         def run(lo: int, hi: int) -> None:
             vis = self.visited()
-            vis[1] = kernel(q[lo:hi], x, self.links0, self.links_up, self.upper_slot, self.ep, self.max_level, ef,
-                            allowed, n_visible, self.metric, vis[0], vis[1], out_d[lo:hi], out_i[lo:hi],
-                            ndist[lo:hi])  # fmt: skip
+            args = (q[lo:hi], x, self.links0, self.links_up, self.upper_slot, self.ep, self.max_level, ef, allowed,
+                    n_visible, self.metric, vis[0], vis[1], out_d[lo:hi], out_i[lo:hi], ndist[lo:hi])  # fmt: skip
+            vis[1] = gk.search_batch_filtered(*args, plain_share, walk[lo:hi]) if filtered else gk.search_batch(*args)
 
         threads = min(n_threads(), nq)
         if threads <= 1:

@@ -320,10 +320,17 @@ def search_batch_filtered(
     out_d,
     out_i,
     ndist_out,
+    plain_share,
+    walk_out,
 ):
     """k-NN among allowed rows only. The walk scores allowed nodes only; a neighbour that fails the filter is
     not scored but bridged: its own allowed neighbours are tried (two hops, as in ACORN), so a selective filter
-    does not strand the search and no distance is spent on rows that cannot be returned."""
+    does not strand the search and no distance is spent on rows that cannot be returned.
+
+    Where the filter agrees with the query's neighbourhood (at least plain_share of the level-0 entry's neighbours
+    are allowed: a filter correlated with the query), bridging buys nothing and costs a links read per disallowed
+    neighbour: that query takes the plain walk instead (every node scored, only allowed ones kept),
+    walk_out[qi] = 1 (0: two-hop walk). plain_share > 1 turns this off."""
     nq = Q.shape[0]
     k = out_d.shape[1]
     width = max(ef, k)
@@ -332,6 +339,8 @@ def search_batch_filtered(
     cand_i = np.empty(cap, np.int32)
     res_d = np.empty(width + 1, np.float32)
     res_i = np.empty(width + 1, np.int32)
+    dummy_map = np.empty(0, np.int32)
+    l0 = _as3d(links0)
     for qi in range(nq):
         q = Q[qi]
         out_d[qi, :] = np.inf
@@ -343,6 +352,24 @@ def search_batch_filtered(
         d0 = _dist(q, X[ep], metric)
         node, node_d, nd = _greedy(q, X, links_up, upper_slot, ep, d0, max_level, 0, n_visible, metric)
         nd += 1
+        walk_out[qi] = 0
+        nb0 = links0[node]
+        local = 0
+        for t in range(1, nb0[0] + 1):
+            if nb0[t] < n_visible and allowed[nb0[t]]:
+                local += 1
+        if nb0[0] > 0 and local >= plain_share * nb0[0]:
+            walk_out[qi] = 1
+            nr, nd2 = _search_layer(q, X, l0, dummy_map, False, 0, node, node_d, width, visited, tag, allowed,
+                                    n_visible, metric, cand_d, cand_i, res_d, res_i)  # fmt: skip
+            ndist_out[qi] = nd + nd2
+            while nr > k:
+                nr = _max_pop(res_d, res_i, nr)
+            for pos in range(nr - 1, -1, -1):
+                out_d[qi, pos] = res_d[0]
+                out_i[qi, pos] = res_i[0]
+                nr = _max_pop(res_d, res_i, nr)
+            continue
         nc = 0
         nr = 0
         visited[node] = tag
@@ -356,7 +383,16 @@ def search_batch_filtered(
             if cd > bound and nr >= width:
                 break
             nc = _min_pop(cand_d, cand_i, nc)
+            if nc > 0:  # the next node to expand: fetch its links while this one's neighbours are scored
+                prefetch_row(links0, cand_i[0])
             nb = links0[c]
+            for t in range(1, nb[0] + 1):  # start loading what this expansion will read: vectors or bridges' links
+                n = nb[t]
+                if n < n_visible and visited[n] != tag:
+                    if allowed[n]:
+                        prefetch_row(X, n)
+                    else:
+                        prefetch_row(links0, n)
             for t in range(1, nb[0] + 1):
                 n = nb[t]
                 if n >= n_visible or visited[n] == tag:

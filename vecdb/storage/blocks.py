@@ -93,6 +93,8 @@ class BlockArray:
         out = np.empty((rows.shape[0], self.width), dtype=self.dtype)
         if rows.shape[0] == 0:
             return out
+        if rows[0] < 0 or (rows.shape[0] > 1 and not bool(np.all(rows[1:] > rows[:-1]))):
+            raise ValueError("BlockArray.take needs sorted, unique, non-negative rows")
         br = self.block_rows
         blocks = rows // br
         local = rows - blocks * br
