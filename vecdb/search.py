@@ -13,7 +13,8 @@ entry's neighbours are allowed, and at least twice the filter's overall selectiv
 query's neighbourhood. Bridging over the few disallowed nodes then buys nothing and costs a links read each, so
 that query takes the plain walk (every node scored, allowed ones kept). explain["walk"] says which one ran. The
 "twice" keeps uncorrelated loose filters (50% of random rows) on the two-hop walk: there a plain walk at the same
-beam lost recall (0.954 -> 0.945 at ef 32 on glove-100k).
+beam lost recall (0.954 -> 0.945 at ef 32 on glove-100k). Side by side on AG News same-class queries (kernels
+called directly, ef 16): plain walk recall 0.962 in 41 us a query, two-hop walk 0.982 in 89 us.
 
 Rows of deleted and replaced points stay in the graph (as bridges) until compaction, so they act as a filter the
 user did not write: once they are more than DEAD_FRACTION of the rows, an unfiltered search is planned like a
