@@ -1,9 +1,9 @@
 """Where a single HNSW query's time goes: hnswlib vs vecdb's graph kernel alone vs vecdb through Collection.search.
 
-Same graph parameters (M=16, efConstruction=200), same ef, same queries, one thread, timed back to back in one
-process (best of --repeat rounds, the three loops taking turns in each round). The kernel column calls the Numba beam search directly
-on the prepared query (what a C-level entry point could reach); the API column is the public search call with its
-checks, LMDB snapshot, explain and result object. Recall@10 of each is printed so the three do the same work.
+Same graph parameters (M=16, efConstruction=200), same ef, same queries, one thread, timed in one process (best
+of --repeat rounds, the three loops taking turns in each round). The kernel column calls the Numba beam search
+directly on the prepared query (what a C-level entry point could reach); the API column is the public search call
+with its checks, LMDB snapshot, explain and result object. Recall@10 of each is printed so the three do the same work.
 
     python -m benchmarks ann_breakdown glove-100k siftsmall --ef 16 96
 """
@@ -80,14 +80,15 @@ def run(name: str, efs: list[int], repeat: int) -> list[dict]:
                     if keep is not None:
                         keep.append(r)
 
-            def kern(keep=None):
+            def kern(keep=None, ef=ef):
                 for v in qn:
-                    vis[1] = gk.search_batch(v[None], xs, g.links0, g.links_up, g.upper_slot, g.ep, g.max_level, ef,
-                                             allowed, g.n_indexed, g.metric, vis[0], vis[1], out_d, out_i, nd)  # fmt: skip
+                    vis[1] = gk.search_batch(v[None], xs, g.links0, g.links_up, g.upper_slot, g.ep, g.max_level,
+                                             ef, allowed, g.n_indexed, g.metric, vis[0], vis[1], out_d, out_i,
+                                             nd)  # fmt: skip
                     if keep is not None:
                         keep.append(out_i[0].copy())
 
-            def api(keep=None):
+            def api(keep=None, sp=sp):
                 for v in q:
                     r = col.search("v", v, k=10, params=sp, with_payload=False).ids
                     if keep is not None:

@@ -161,9 +161,8 @@ def scifact_passage_rows(sf: dict, specs: list[DriftMapSpec], budgets: list, see
         label = f"{len(pick):,} corpus docs + their {int(sub.sum()):,} titles and sentences"
         for spec in specs:
             m, row = fit_row(spec, X, Y, seed, progress)
-            row.update(
-                source=L3, pairs=len(X), pairs_label=label, ndcg_at_10=scifact_ndcg(sf, m.apply(sf[("queries", L3)]), index)
-            )
+            ndcg = scifact_ndcg(sf, m.apply(sf[("queries", L3)]), index)
+            row.update(source=L3, pairs=len(X), pairs_label=label, ndcg_at_10=ndcg)
             rows.append(row)
             print(f"  scifact L3 {label} {row['map']}: nDCG@10 {row['ndcg_at_10']:.4f}", flush=True)
     return rows

@@ -40,7 +40,10 @@ BAD_UPSERTS = [
     ("NaN or infinity", dict(ids=[2, 3], vectors={"v": np.array([[1, 2, 3, np.nan]] * 2), "w": np.ones((2, 2))})),
     ("NaN or infinity", dict(ids=[2, 3], vectors={"v": np.ones((2, 4)), "w": np.array([[np.inf, 0]] * 2)})),
     ("zero vector", dict(ids=[2, 3], vectors={"v": np.zeros((2, 4)), "w": np.ones((2, 2))})),
-    ("row 1 has a value beyond", dict(ids=[2, 3], vectors={"v": np.array([[1, 2, 3, 4], [1, 2, 3, -1e20]]), "w": V["w"]})),
+    (
+        "row 1 has a value beyond",
+        dict(ids=[2, 3], vectors={"v": np.array([[1, 2, 3, 4], [1, 2, 3, -1e20]]), "w": V["w"]}),
+    ),  # noqa: E501
     ("unknown vector field", dict(ids=[2, 3], vectors={**V, "zz": np.ones((2, 4))})),
     ("missing vectors", dict(ids=[2, 3], vectors={"v": np.ones((2, 4))})),
     ("has 2 rows for 3 ids", dict(ids=[2, 3, 4], vectors=V)),

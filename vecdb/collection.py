@@ -8,7 +8,6 @@ zero-copy views of LMDB pages.
 from __future__ import annotations
 
 import copy
-
 import json
 import sys
 import threading
@@ -37,6 +36,7 @@ from .search import dense_search
 from .storage import tombstones
 from .storage.blocks import BlockArray, block_rows_for, delete_prefix
 from .storage.keys import MAX_ROWS, ROW_VALUE, State, meta_key, row_key, row_keys, row_values, uid_prefix
+from .storage.parsed import ParsedCache
 from .vectors import prepare, prepare_queries
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ class Collection:
         self._cache_lock = threading.Lock()
         self._live_cache: tuple[tuple[int, int], np.ndarray] | None = None
         self._state_key = meta_key(uid, _STATE)
-        self._state_cache: tuple[bytes, State] | None = None  # (raw bytes, parsed): replaced whole, never mutated
+        self._state_cache = ParsedCache(State.unpack)
 
     def __repr__(self) -> str:
         return f"Collection({self.name!r}, {self.schema!r})"
@@ -100,13 +100,7 @@ class Collection:
         raw = txn.get(self._state_key, db=self._t["meta"])
         if raw is None:
             raise NotFound(f"collection {self.name!r} does not exist (it was dropped)")
-        raw = bytes(raw)
-        cached = self._state_cache
-        if cached is not None and cached[0] == raw:  # every call reads the state: parse each version once
-            return cached[1]
-        st = State.unpack(raw)
-        self._state_cache = (raw, st)
-        return st
+        return self._state_cache.get(raw)
 
     def _allowed(self, txn, st: State, filter, k: int) -> tuple[np.ndarray, int]:
         """Rows a search may return (uint8 mask) and their count: live rows matching the validated filter.

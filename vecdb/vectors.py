@@ -63,11 +63,7 @@ def prepare(field: Dense, x: object, what: str, *, n: int | None = None) -> np.n
 def prepare_queries(field: Dense, q: object) -> tuple[np.ndarray, bool]:
     """(queries as a matrix, whether a single 1-D query was given)."""
     if (
-        type(q) is np.ndarray
-        and q.dtype == np.float32
-        and q.ndim in (1, 2)
-        and q.shape[-1] == field.dim
-        and q.size
+        type(q) is np.ndarray and q.dtype == np.float32 and q.ndim in (1, 2) and q.shape[-1] == field.dim and q.size
     ):  # fast path: already what the kernels take (the common case for a server or a loop of queries)
         single = q.ndim == 1
         q2 = q.reshape(1, -1) if single else q

@@ -26,6 +26,7 @@ import numpy as np
 from ..errors import InvalidArgument
 from ..storage import tombstones
 from ..storage.blocks import BlockArray, block_rows_for
+from ..storage.parsed import ParsedCache
 from ..storage.states import get_state, put_state
 from .base import Codec, CompressionSpec, codec_from_state, sample_rows
 from .rescore import DEFAULT_FACTORS, candidates_for, oversampling_for, rescore_fetched
@@ -95,22 +96,14 @@ class CompressedField:
         self._state_key = p + b"Z" + s
         self._head_key = p + b"z" + s
         self._cache: Trained | None = None
-        self._head_cache: tuple[bytes, dict[str, Any]] | None = None  # (raw, parsed), replaced whole, read-only
+        self._head_cache = ParsedCache(json.loads)  # read-only: compression_info hands out copies
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ reading the trained codec
     def header(self, txn, aux) -> dict[str, Any] | None:
         """The trained codec's header (read by every search: parsed once per version, callers must not mutate)."""
         raw = txn.get(self._head_key, db=aux)
-        if raw is None:
-            return None
-        raw = bytes(raw)
-        cached = self._head_cache
-        if cached is not None and cached[0] == raw:
-            return cached[1]
-        head = json.loads(raw)
-        self._head_cache = (raw, head)
-        return head
+        return None if raw is None else self._head_cache.get(raw)
 
     def trained(self, txn, aux) -> Trained | None:
         head = self.header(txn, aux)

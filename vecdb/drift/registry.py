@@ -17,6 +17,7 @@ from typing import Any
 
 from ..errors import InvalidArgument, NotFound
 from ..storage.blocks import delete_prefix
+from ..storage.parsed import ParsedCache
 from ..storage.states import get_state, put_state
 from .maps import DriftMap
 
@@ -37,20 +38,14 @@ class ModelRegistry:
         self._key = p + b"V" + s
         self._map_prefix = p + b"W" + s
         self._lock = threading.Lock()
-        self._cache: tuple[bytes, dict[str, Any]] | None = None
+        self._cache = ParsedCache(json.loads)
         self._maps: dict[tuple[str, int], DriftMap] = {}
 
     def record(self, txn, aux) -> dict[str, Any]:
         raw = txn.get(self._key, db=aux)
         if raw is None:
             return {"index_version": None, "maps": {}, "generation": 0}
-        raw = bytes(raw)
-        cached = self._cache
-        if cached is not None and cached[0] == raw:
-            return cached[1]
-        rec = json.loads(raw)
-        self._cache = (raw, rec)
-        return rec
+        return self._cache.get(raw)
 
     def _put(self, txn, aux, rec: dict[str, Any]) -> None:
         rec = {**rec, "generation": rec.get("generation", 0) + 1}

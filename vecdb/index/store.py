@@ -19,6 +19,7 @@ import numpy as np
 from ..errors import CorruptDatabase
 from ..params import HNSWParams
 from ..storage.blocks import BlockArray, block_rows_for, delete_prefix
+from ..storage.parsed import ParsedCache
 from .hnsw import MAX_LEVEL, Changes, Graph
 
 _ROW = struct.Struct(">I")
@@ -51,7 +52,7 @@ class GraphStore:
         self.m = params.m
         self.m0 = 2 * params.m
         self._prefix = struct.pack(">I", uid) + b"g" + struct.pack(">H", field_slot)
-        self._meta_cache: tuple[bytes, GraphMeta] | None = None
+        self._meta_cache = ParsedCache(GraphMeta.from_bytes)  # every search reads the meta: parse it once
         width = self.m0 + 1
         self.level0 = BlockArray(
             uid, GRAPH_SLOT_BASE + field_slot, np.dtype(np.int32), width, block_rows_for(4 * width)
@@ -72,13 +73,7 @@ class GraphStore:
         raw = txn.get(self._meta_key(), db=aux)
         if raw is None:
             return GraphMeta()
-        raw = bytes(raw)
-        cached = self._meta_cache
-        if cached is not None and cached[0] == raw:  # every search reads the meta: parse it once
-            return cached[1]
-        meta = GraphMeta.from_bytes(raw)
-        self._meta_cache = (raw, meta)
-        return meta
+        return self._meta_cache.get(raw)
 
     def load(self, txn, aux, blocks, metric_code: int, capacity: int) -> tuple[Graph, GraphMeta]:
         meta = self.meta(txn, aux)

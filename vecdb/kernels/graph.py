@@ -104,6 +104,17 @@ def _max_keep(hd, hi, size, cap, d, i):
     return size
 
 
+@inline_helper
+def _emit(res_d, res_i, nr, k, out_d, out_i, qi):
+    # the k best of the max-heap res[:nr] into out row qi, ascending: pop worst first, fill from the back
+    while nr > k:
+        nr = _max_pop(res_d, res_i, nr)
+    for pos in range(nr - 1, -1, -1):
+        out_d[qi, pos] = res_d[0]
+        out_i[qi, pos] = res_i[0]
+        nr = _max_pop(res_d, res_i, nr)
+
+
 # ---------------------------------------------------------------------- visited tags
 @inline_helper
 def _next_tag(visited, tag):
@@ -278,13 +289,7 @@ def search_batch(
             res_i,
         )
         ndist_out[qi] = nd + nd2 + 1
-        # pop the max-heap from the back: worst first
-        while nr > k:
-            nr = _max_pop(res_d, res_i, nr)
-        for pos in range(nr - 1, -1, -1):
-            out_d[qi, pos] = res_d[0]
-            out_i[qi, pos] = res_i[0]
-            nr = _max_pop(res_d, res_i, nr)
+        _emit(res_d, res_i, nr, k, out_d, out_i, qi)
     return tag
 
 
@@ -363,12 +368,7 @@ def search_batch_filtered(
             nr, nd2 = _search_layer(q, X, l0, dummy_map, False, 0, node, node_d, width, visited, tag, allowed,
                                     n_visible, metric, cand_d, cand_i, res_d, res_i)  # fmt: skip
             ndist_out[qi] = nd + nd2
-            while nr > k:
-                nr = _max_pop(res_d, res_i, nr)
-            for pos in range(nr - 1, -1, -1):
-                out_d[qi, pos] = res_d[0]
-                out_i[qi, pos] = res_i[0]
-                nr = _max_pop(res_d, res_i, nr)
+            _emit(res_d, res_i, nr, k, out_d, out_i, qi)
             continue
         nc = 0
         nr = 0
@@ -426,12 +426,7 @@ def search_batch_filtered(
                                 nd,
                             )
         ndist_out[qi] = nd
-        while nr > k:
-            nr = _max_pop(res_d, res_i, nr)
-        for pos in range(nr - 1, -1, -1):
-            out_d[qi, pos] = res_d[0]
-            out_i[qi, pos] = res_i[0]
-            nr = _max_pop(res_d, res_i, nr)
+        _emit(res_d, res_i, nr, k, out_d, out_i, qi)
     return tag
 
 
