@@ -68,8 +68,17 @@ def prepare_queries(field: Dense, q: object) -> tuple[np.ndarray, bool]:
         single = q.ndim == 1
         q2 = q.reshape(1, -1) if single else q
         sq = np.einsum("ij,ij->i", q2, q2)  # squared norms, and a first value check: NaN, inf and huge fail it
+        if single:  # one query (a loop of searches): scalar tests, same arithmetic as the matrix case below
+            s0 = float(sq[0])
+            if not s0 <= _MAX_SQUARED:
+                _check_values(q2, "query")  # raises unless only the sum is large (elements within MAX_ABS)
+            if field.metric != "cosine":
+                return np.ascontiguousarray(q2), True  # a strided 1-D query reshapes to a strided row
+            if s0 == 0.0:
+                raise InvalidArgument("query row 0 is a zero vector, which has no cosine")
+            return q2 / np.sqrt(sq)[:, None], True
         if not bool(np.all(sq <= _MAX_SQUARED)):
-            _check_values(q2, "query")  # raises unless only the sum is large (elements within MAX_ABS)
+            _check_values(q2, "query")
         if field.metric == "cosine":
             norms = np.sqrt(sq)
             if (norms == 0).any():
