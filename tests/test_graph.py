@@ -48,6 +48,26 @@ def test_search_kernel_matches_reference(metric, rng):
             np.testing.assert_allclose(dist[i], [d for d, _ in ref], rtol=1e-4, atol=1e-4)
 
 
+def test_a_reader_starts_from_its_snapshots_entry_not_the_writers(rng):
+    """A writer in the same process links new rows into the live graph and may move its entry point to one of them
+    before committing. A reader of the older snapshot sees only n_visible rows: it must start from the committed
+    entry (the graph meta's), and an entry past n_visible is refused, never walked (found by review: concurrent
+    searches during one-point upserts returned garbage ids and duplicates)."""
+    x = rng.normal(size=(400, 8)).astype(np.float32)
+    g = _graph(x[:300])
+    snapshot = (g.ep, g.max_level)
+    g.insert(np.arange(300, 400), x, epoch=0)  # the "writer": rows 300..399, not visible to the reader
+    g.ep, g.max_level = 350, g.max_level  # as if a new top node had just become the entry
+    allowed = np.ones(400, np.uint8)
+    q = rng.normal(size=(20, 8)).astype(np.float32)
+    dist, rows, _ = g.search(q, x, 10, 32, allowed, 300, entry=snapshot)
+    assert rows.min() >= 0 and rows.max() < 300
+    assert all(len(set(r.tolist())) == 10 for r in rows)
+    assert np.all(np.diff(dist, axis=1) >= 0)
+    with pytest.raises(ValueError, match="not among the 300 visible"):
+        g.search(q, x, 10, 32, allowed, 300)  # the live entry (350) is past the snapshot
+
+
 @pytest.mark.parametrize("metric", ["l2", "dot"])
 def test_heuristic_matches_reference(metric, rng):
     x = rng.normal(size=(200, 6)).astype(np.float32)

@@ -551,7 +551,7 @@ class Collection:
         with self._env.read() as txn:
             self._state(txn)
             rec = reg.record(txn, self._t["aux"])
-        return {"index_version": rec["index_version"], "maps": rec["maps"]}
+        return {"index_version": rec["index_version"], "maps": copy.deepcopy(rec["maps"])}  # the record is cached
 
     def fit_query_map(
         self, field: str, version: str, new: np.ndarray, old: np.ndarray, *, kind: str = "auto", **fit_args

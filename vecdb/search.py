@@ -141,7 +141,10 @@ def dense_search(
     walk = np.zeros(nq, np.uint8) if acorn else None
     # a query whose neighbourhood is far more allowed than the filter as a whole walks plainly (see the docstring)
     share = max(PLAIN_WALK_SHARE, 2.0 * selectivity)
-    dist, rows, ndist = g.search(q, x, k, ef, allowed, meta.n_indexed, filtered=acorn, plain_share=share, walk=walk)
+    entry = (meta.ep, meta.max_level)  # the snapshot's: a writer in this process may have moved the live one
+    dist, rows, ndist = g.search(
+        q, x, k, ef, allowed, meta.n_indexed, filtered=acorn, plain_share=share, walk=walk, entry=entry
+    )
     tail = st.next_row - meta.n_indexed
     if tail > 0:
         tdist, trows = scan_topk(q, [(meta.n_indexed, x[meta.n_indexed : st.next_row])], allowed, k, metric)

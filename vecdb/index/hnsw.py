@@ -111,30 +111,36 @@ class Graph:
         filtered: bool = False,
         plain_share: float = 2.0,
         walk: np.ndarray | None = None,
+        entry: tuple[int, int] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(dist, rows, distances computed per query) for a matrix of prepared queries; rows -1 past the end.
         filtered: walk the allowed rows only (two-hop bridges over the rest) instead of walking every node and
         keeping the allowed ones; the planner picks it for selective filters. Per query the kernel still takes the
         plain walk where at least plain_share of the entry's neighbours are allowed (> 1: never); walk (uint8, one
-        per query), when given, receives 1 for those queries and 0 for two-hop walks."""
+        per query), when given, receives 1 for those queries and 0 for two-hop walks. entry: (node, level) to start
+        from, the committed graph meta's: a writer in this process may already have moved self.ep to a node its
+        transaction is still linking (>= n_visible), which a reader of the older snapshot must never touch."""
         nq = q.shape[0]
         out_d = np.empty((nq, k), np.float32)
         out_i = np.empty((nq, k), np.int32)
         ndist = np.zeros(nq, np.int64)
         n_visible = min(n_visible, self.n_indexed)
+        ep, max_level = (self.ep, self.max_level) if entry is None else entry
+        if ep >= n_visible:  # an entry past the snapshot: not linked yet for this reader
+            raise ValueError(f"graph entry {ep} is not among the {n_visible} visible nodes")
 
         if filtered and walk is None:
             walk = np.zeros(nq, np.uint8)
         if nq == 1:  # one query: no thread split, no slicing
             vis = self.visited()
-            args = (q, x, self.links0, self.links_up, self.upper_slot, self.ep, self.max_level, ef, allowed, n_visible,
+            args = (q, x, self.links0, self.links_up, self.upper_slot, ep, max_level, ef, allowed, n_visible,
                     self.metric, vis[0], vis[1], out_d, out_i, ndist)  # fmt: skip
             vis[1] = gk.search_batch_filtered(*args, plain_share, walk) if filtered else gk.search_batch(*args)
             return out_d, out_i, ndist
 
         def run(lo: int, hi: int) -> None:
             vis = self.visited()
-            args = (q[lo:hi], x, self.links0, self.links_up, self.upper_slot, self.ep, self.max_level, ef, allowed,
+            args = (q[lo:hi], x, self.links0, self.links_up, self.upper_slot, ep, max_level, ef, allowed,
                     n_visible, self.metric, vis[0], vis[1], out_d[lo:hi], out_i[lo:hi], ndist[lo:hi])  # fmt: skip
             vis[1] = gk.search_batch_filtered(*args, plain_share, walk[lo:hi]) if filtered else gk.search_batch(*args)
 
