@@ -71,7 +71,7 @@ def test_zero_vectors_and_ties(rng):
 def test_parallel_paths_match_serial(metric, rng, monkeypatch):
     x = rng.normal(size=(2000, 16)).astype(np.float32)
     allowed = (rng.random(2000) > 0.1).astype(np.uint8)
-    monkeypatch.setattr(dense, "_PARALLEL_MIN_WORK", 0)
+    monkeypatch.setattr(dense, "PARALLEL_MIN_WORK", 0)  # the shared threshold, as dense reads it
     monkeypatch.setenv("VECDB_THREADS", "3")
     for nq, block in [(1, 100), (7, 100), (12, 5000)]:  # block split, block split, query split
         q = rng.normal(size=(nq, 16)).astype(np.float32)

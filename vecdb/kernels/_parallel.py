@@ -7,11 +7,10 @@ queries. `per_query` is anything whose first axis is the query (query codes, flo
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import wait
 
 import numpy as np
 
-from .._threads import executor, n_threads
+from .._threads import fan_out, n_threads
 from ..errors import InvalidArgument
 from .topk import merge_heaps, new_heaps
 
@@ -72,16 +71,16 @@ def fused_topk(
     if threads <= 1 or nq == 0 or nq * total_rows * work_per_row < PARALLEL_MIN_WORK:
         hd, hi = run(per_query, blocks)
     elif len(blocks) >= threads:
-        hd, hi = merge_heaps(_fan_out(run, [(per_query, g) for g in _balanced_groups(blocks, threads)]))
+        hd, hi = merge_heaps(fan_out(run, [(per_query, g) for g in _balanced_groups(blocks, threads)]))
     elif nq >= 2:
         bounds = np.linspace(0, nq, min(threads, nq) + 1).astype(int)
         # Slices, not index arrays: per-query data can be large (ADC tables are 48 KiB a query) and must not be copied.
-        parts = _fan_out(run, [(per_query[a:b], blocks) for a, b in zip(bounds[:-1], bounds[1:])])
+        parts = fan_out(run, [(per_query[a:b], blocks) for a, b in zip(bounds[:-1], bounds[1:])])
         hd = np.concatenate([p[0] for p in parts])
         hi = np.concatenate([p[1] for p in parts])
     else:  # one query, one big block: split the block's rows
         pieces = [(row0 + s, x[s : s + len(x) // threads + 1]) for row0, x in blocks for s in _starts(len(x), threads)]
-        hd, hi = merge_heaps(_fan_out(run, [(per_query, [p]) for p in pieces]))
+        hd, hi = merge_heaps(fan_out(run, [(per_query, [p]) for p in pieces]))
     return sort_results(hd, hi)
 
 
@@ -97,14 +96,6 @@ def sort_results(hd: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray
 def _starts(n: int, parts: int) -> list[int]:
     step = n // parts + 1
     return list(range(0, n, step))
-
-
-def _fan_out(fn, arg_list: list[tuple]) -> list:
-    """fn(*args) for each args, the first on the calling thread (one hand-off fewer), the rest on the pool."""
-    futures = [executor().submit(fn, *args) for args in arg_list[1:]]
-    first = fn(*arg_list[0])
-    wait(futures)
-    return [first] + [f.result() for f in futures]
 
 
 def _balanced_groups(blocks: list, n: int) -> list[list]:

@@ -12,6 +12,7 @@ import numpy as np
 from .._threads import fan_out, n_threads
 from ..errors import InvalidArgument
 from ..jit import kernel
+from ._parallel import PARALLEL_MIN_WORK, _balanced_groups
 from .topk import heap_replace_top, merge_heaps, new_heaps, sort_heaps
 
 METRIC_CODE = {"dot": 0, "cosine": 0, "l2": 1}
@@ -160,8 +161,6 @@ def _distances_l2(Q, X, rows, out):
 
 _SCANS = {0: _scan_dot, 1: _scan_l2}
 _DISTANCES = {0: _distances_dot, 1: _distances_l2}
-# Below this many query-row-dimension products, threads cost more than they save.
-_PARALLEL_MIN_WORK = 2_000_000
 
 
 def _metric_code(metric: str) -> int:
@@ -208,7 +207,7 @@ def scan_topk(
                 scan(qs, x, row0, allowed, hd, hi)
         return hd, hi
 
-    if threads <= 1 or work < _PARALLEL_MIN_WORK or nq == 0:
+    if threads <= 1 or work < PARALLEL_MIN_WORK or nq == 0:
         hd, hi = run(queries, blocks)
     elif len(blocks) >= threads:
         hd, hi = merge_heaps(fan_out(run, [(queries, g) for g in _balanced_groups(blocks, threads)]))
@@ -218,18 +217,6 @@ def scan_topk(
         hd = np.concatenate([p[0] for p in parts])
         hi = np.concatenate([p[1] for p in parts])
     return sort_heaps(hd, hi)
-
-
-def _balanced_groups(blocks: list, n: int) -> list[list]:
-    total = sum(x.shape[0] for _, x in blocks)
-    groups: list[list] = [[] for _ in range(n)]
-    acc, g = 0, 0
-    for b in blocks:
-        if g < n - 1 and acc >= (g + 1) * total / n:
-            g += 1
-        groups[g].append(b)
-        acc += b[1].shape[0]
-    return [grp for grp in groups if grp]
 
 
 def distances(queries: np.ndarray, x: np.ndarray, rows: np.ndarray, metric: str) -> np.ndarray:
@@ -288,7 +275,7 @@ def rows_topk(
     hd, hi = new_heaps(queries.shape[0], k)
     if rows.size and queries.shape[0]:
         threads = n_threads()
-        if threads > 1 and queries.shape[0] * rows.size * queries.shape[1] >= _PARALLEL_MIN_WORK:
+        if threads > 1 and queries.shape[0] * rows.size * queries.shape[1] >= PARALLEL_MIN_WORK:
             parts = fan_out(_rows_part, [(queries, x, part, metric, k) for part in np.array_split(rows, threads)])
             hd, hi = merge_heaps(parts)
         else:

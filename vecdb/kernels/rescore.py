@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._threads import n_threads
+from .._threads import fan_out, n_threads
 from ..errors import InvalidArgument
 from ..jit import kernel
-from ._parallel import PARALLEL_MIN_WORK, _fan_out
+from ._parallel import PARALLEL_MIN_WORK
 from .dense import METRIC_CODE
 
 
@@ -83,7 +83,7 @@ def gathered_into(q: np.ndarray, v: np.ndarray, idx: np.ndarray, metric: str, ou
         fn(q, v, idx, out)
     else:  # query chunks write disjoint rows of `out`
         chunks = np.array_split(np.arange(q.shape[0]), threads)
-        _fan_out(
+        fan_out(
             lambda c: fn(q[c[0] : c[-1] + 1], v, idx[c[0] : c[-1] + 1], out[c[0] : c[-1] + 1]), [(c,) for c in chunks]
         )
     return out
