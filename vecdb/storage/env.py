@@ -55,25 +55,33 @@ class _RWLock:
     """Many readers or one exclusive holder; used so set_mapsize never runs while a transaction is open."""
 
     def __init__(self) -> None:
-        self._cond = threading.Condition()
+        # acquire / release take the lock directly: `with condition:` cost 0.6 us a read, on every search
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._readers = 0
         self._exclusive = False
         self._waiting = 0  # exclusive requests waiting for readers to leave
 
     def acquire_shared(self) -> None:
-        with self._cond:
+        self._lock.acquire()
+        try:
             # writer preference: new readers wait while a resize is pending, else a steady stream of readers
             # would starve it forever (no code path takes a read inside a write transaction, so this cannot
             # deadlock)
             while self._exclusive or self._waiting:
                 self._cond.wait()
             self._readers += 1
+        finally:
+            self._lock.release()
 
     def release_shared(self) -> None:
-        with self._cond:
+        self._lock.acquire()
+        try:
             self._readers -= 1
             if not self._readers and self._waiting:  # notifying costs microseconds on every read otherwise
                 self._cond.notify_all()
+        finally:
+            self._lock.release()
 
     @contextmanager
     def shared(self) -> Iterator[None]:
