@@ -1,4 +1,4 @@
-"""HNSW graph kernels: layer search, batch queries, and the two phases of a batch insert.
+"""HNSW graph kernels: layer search (one sorted pool per walk), batch queries, and the two phases of a batch insert.
 
 Layout (all int32): level-0 links `links0[node] = [degree, n_1 .. n_M0]`; upper levels live in slots
 `links_up[slot, level - 1] = [degree, n_1 .. n_M]`, with `upper_slot[node]` the slot of a node of level >= 1
@@ -12,8 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..jit import inline_helper, kernel
-from ._intrinsics import prefetch_row
-from .topk import heap_sift_top
+from ._intrinsics import prefetch_item, prefetch_row
 
 
 # ---------------------------------------------------------------------- distances
@@ -30,89 +29,93 @@ def _dist(q, x, metric):
     return s
 
 
-# ---------------------------------------------------------------------- heaps (arrays + explicit size)
+# ---------------------------------------------------------------------- the beam: one sorted pool
+# A walk keeps one pool sorted by distance (DiskANN's linear candidate list) instead of HNSW's two heaps: the
+# entries are the nodes reached that can still matter, ascending; expanded ones carry bit 31 in their id. The next
+# node to expand is the first unexpanded entry, found by a cursor that only moves back when an insert lands before
+# it. Side by side (same graph, same results, kernels called directly): 1.2-1.4x faster than the two heaps on
+# glove-100k and siftsmall at ef 16-96, because an insert is a short shift of a cache-resident array instead of two
+# sift-downs of unpredictable branches.
+#
+# Allowed rows: only allowed nodes count as results, every node routes. Once the pool holds ef allowed entries it
+# ends at the ef-th of them (its distance is the bound: nothing farther can enter a result or is worth
+# expanding), so the pool is exactly the heaps' result set plus the candidates still closer than its worst.
+_EXPANDED = np.int32(-(2**31))
+_NODE = np.int32(2**31 - 1)
+
+
 @inline_helper
-def _min_push(hd, hi, size, d, i):
+def _pool_admits(pd, size, cap, nal, ef, d):
+    # whether (d) can enter: room while fewer than ef results are held, else it must beat the last entry
+    return (nal < ef and size < cap) or d < pd[size - 1]
+
+
+@inline_helper
+def _pool_add(pd, pi, size, cap, nal, nrt, ef, allowed, d, n):
+    """Insert (d, n) (caller checked _pool_admits). nal / nrt: allowed / routing entries held.
+    Returns (size, nal, nrt, position inserted at)."""
+    ok = allowed[n]
     pos = size
-    while pos > 0:
-        parent = (pos - 1) >> 1
-        if hd[parent] <= d:
+    if ok and nal == ef:  # the ef-th result (the last entry) leaves for it
+        pos -= 1
+        nal -= 1
+    elif size == cap:  # full of routing entries: the last one leaves
+        pos -= 1
+        if allowed[pi[pos] & _NODE]:
+            nal -= 1
+        else:
+            nrt -= 1
+    else:
+        size += 1
+    while pos > 0 and pd[pos - 1] > d:
+        pd[pos] = pd[pos - 1]
+        pi[pos] = pi[pos - 1]
+        pos -= 1
+    pd[pos] = d
+    pi[pos] = n
+    if ok:
+        nal += 1
+    else:
+        nrt += 1
+    if nrt > 0 and nal == ef:  # routing entries behind the ef-th result can no longer matter
+        while not allowed[pi[size - 1] & _NODE]:
+            size -= 1
+            nrt -= 1
+    return size, nal, nrt, pos
+
+
+@inline_helper
+def _pool_next(pi, size, cur):
+    # the first unexpanded entry at or after cur (size: none left)
+    while cur < size and pi[cur] < 0:
+        cur += 1
+    return cur
+
+
+@inline_helper
+def _pool_emit(pd, pi, size, allowed, k, out_d, out_i, qi):
+    # the k best allowed entries into out row qi, ascending, +inf / -1 padding
+    j = 0
+    for t in range(size):
+        if j >= k:
             break
-        hd[pos] = hd[parent]
-        hi[pos] = hi[parent]
-        pos = parent
-    hd[pos] = d
-    hi[pos] = i
-    return size + 1
+        n = pi[t] & _NODE
+        if allowed[n]:
+            out_d[qi, j] = pd[t]
+            out_i[qi, j] = n
+            j += 1
+    for t in range(j, k):
+        out_d[qi, t] = np.inf
+        out_i[qi, t] = -1
 
 
 @inline_helper
-def _min_pop(hd, hi, size):
-    # removes the root; caller reads hd[0], hi[0] before calling
-    size -= 1
-    d = hd[size]
-    i = hi[size]
-    pos = 0
-    while True:
-        child = 2 * pos + 1
-        if child >= size:
-            break
-        if child + 1 < size and hd[child + 1] < hd[child]:
-            child += 1
-        if hd[child] >= d:
-            break
-        hd[pos] = hd[child]
-        hi[pos] = hi[child]
-        pos = child
-    if size > 0:
-        hd[pos] = d
-        hi[pos] = i
-    return size
-
-
-@inline_helper
-def _max_push(hd, hi, size, d, i):
-    pos = size
-    while pos > 0:
-        parent = (pos - 1) >> 1
-        if hd[parent] >= d:
-            break
-        hd[pos] = hd[parent]
-        hi[pos] = hi[parent]
-        pos = parent
-    hd[pos] = d
-    hi[pos] = i
-    return size + 1
-
-
-@inline_helper
-def _max_pop(hd, hi, size):
-    # removing the root of a max-heap = replacing it by the last element
-    size -= 1
-    if size > 0:
-        heap_sift_top(hd, hi, size, hd[size], hi[size])
-    return size
-
-
-@inline_helper
-def _max_keep(hd, hi, size, cap, d, i):
-    """Add (d, i) to a max-heap holding at most cap entries; when full, (d, i) must beat the root (callers test
-    d < root), which it then replaces: one sift-down instead of a push and a pop. Returns the new size."""
-    if size < cap:
-        return _max_push(hd, hi, size, d, i)
-    heap_sift_top(hd, hi, size, d, i)
-    return size
-
-
-@inline_helper
-def _emit(res_d, res_i, nr, k, out_d, out_i, qi):
-    # the k best of the max-heap res[:nr] into out row qi, ascending: pop worst first, fill from the back
-    while nr > k:
-        nr = _max_pop(res_d, res_i, nr)
-    for pos in range(nr - 1, -1, -1):
-        out_d[qi, pos] = res_d[0]
-        out_i[qi, pos] = res_i[0]
-        nr = _max_pop(res_d, res_i, nr)
+def _pool_start(pd, pi, allowed, node, node_d):
+    # a pool holding the entry node alone: (size, allowed entries, routing entries)
+    pd[0] = node_d
+    pi[0] = node
+    ok = 1 if allowed[node] else 0
+    return 1, ok, 1 - ok
 
 
 # ---------------------------------------------------------------------- visited tags
@@ -140,51 +143,34 @@ def _as3d(links0):
 
 
 @inline_helper
+def _prefetch_links(links3, rowmap, use_map, node):
+    prefetch_row(links3, rowmap[node] if use_map else node)
+
+
+@inline_helper
 def _search_layer(
-    q,
-    X,
-    links,
-    rowmap,
-    use_map,
-    level_index,
-    entry,
-    entry_d,
-    ef,
-    visited,
-    tag,
-    allowed,
-    n_visible,
-    metric,
-    cand_d,
-    cand_i,
-    res_d,
-    res_i,
+    q, X, links, rowmap, use_map, level_index, entry, entry_d, ef, visited, tag, allowed, n_visible, metric, pd, pi
 ):
-    """Beam search of width ef in one layer. Returns (n_results, distances computed); results are the max-heap
-    res_d/res_i[:n] of allowed nodes only, while traversal goes through every node (so filters and tombstones
-    never disconnect the walk)."""
-    nc = 0
-    nr = 0
-    ndist = 0
+    """Beam search of width ef in one layer. Afterwards the pool pd/pi[:size] holds the ef best allowed nodes
+    reached, ascending, among routing nodes closer than their worst (ids with bit 31 set: mask with _NODE).
+    Returns (size, distances computed). Traversal goes through every node, so filters and tombstones never
+    disconnect the walk."""
+    cap = pd.shape[0]
     visited[entry] = tag
-    nc = _min_push(cand_d, cand_i, nc, entry_d, entry)
-    if allowed[entry]:
-        nr = _max_push(res_d, res_i, nr, entry_d, entry)
-    bound = res_d[0] if nr > 0 else np.inf
-    while nc > 0:
-        cd = cand_d[0]
-        c = cand_i[0]
-        if cd > bound and nr >= ef:
-            break
-        nc = _min_pop(cand_d, cand_i, nc)
-        if nc > 0:  # the next node to expand: fetch its links while this one's neighbours are scored
-            prefetch_row(links, cand_i[0] if not use_map else rowmap[cand_i[0]])
+    size, nal, nrt = _pool_start(pd, pi, allowed, entry, entry_d)
+    ndist = 0
+    cur = 0
+    while cur < size:
+        c = pi[cur]
+        pi[cur] = c | _EXPANDED
         nb = _neighbours(links, rowmap, use_map, level_index, c)
         deg = nb[0]
         for t in range(1, deg + 1):  # start loading every unseen neighbour's vector before scoring any
             n = nb[t]
             if n < n_visible and visited[n] != tag:
-                prefetch_row(X, n)
+                for j in range(0, X.shape[1], 16):
+                    prefetch_item(X, n, j)
+        nxt = cur + 1
         for t in range(1, deg + 1):
             n = nb[t]
             if n >= n_visible or visited[n] == tag:
@@ -192,15 +178,14 @@ def _search_layer(
             visited[n] = tag
             d = _dist(q, X[n], metric)
             ndist += 1
-            if nr < ef or d < bound:
-                if nc >= cand_d.shape[0]:
-                    continue  # candidate buffer full: drop (bounded memory; buffer is sized generously)
-                nc = _min_push(cand_d, cand_i, nc, d, n)
-                if allowed[n]:
-                    nr = _max_keep(res_d, res_i, nr, ef, d, n)
-                if nr > 0:
-                    bound = res_d[0]
-    return nr, ndist
+            if _pool_admits(pd, size, cap, nal, ef, d):
+                size, nal, nrt, pos = _pool_add(pd, pi, size, cap, nal, nrt, ef, allowed, d, n)
+                if pos < nxt:
+                    nxt = pos
+        cur = _pool_next(pi, size, nxt)
+        if cur < size:
+            _prefetch_links(links, rowmap, use_map, pi[cur])
+    return size, ndist
 
 
 @inline_helper
@@ -227,6 +212,25 @@ def _greedy(q, X, links_up, upper_slot, ep, ep_d, from_level, to_level, n_visibl
     return cur, cur_d, ndist
 
 
+@inline_helper
+def _pool_arrays(width, spare):
+    # one pool per kernel call: width results plus room for routing (disallowed) entries
+    cap = width * spare + 64
+    return np.empty(cap, np.float32), np.empty(cap, np.int32)
+
+
+@inline_helper
+def _walk_one(q, X, links0, links_up, upper_slot, ep, max_level, width, allowed, n_visible, metric, visited, tag,
+              pd, pi):  # fmt: skip
+    # one query's descent and level-0 walk, its pool left in pd/pi: (size, distances computed, tag)
+    tag = _next_tag(visited, tag)
+    d0 = _dist(q, X[ep], metric)
+    node, node_d, nd = _greedy(q, X, links_up, upper_slot, ep, d0, max_level, 0, n_visible, metric)
+    size, nd2 = _search_layer(q, X, _as3d(links0), np.empty(0, np.int32), False, 0, node, node_d, width, visited,
+                              tag, allowed, n_visible, metric, pd, pi)  # fmt: skip
+    return size, nd + nd2 + 1, tag
+
+
 @kernel
 def search_batch(
     Q,
@@ -251,60 +255,31 @@ def search_batch(
     nq = Q.shape[0]
     k = out_d.shape[1]
     width = max(ef, k)
-    cap = width * 4 + 64
-    cand_d = np.empty(cap, np.float32)
-    cand_i = np.empty(cap, np.int32)
-    res_d = np.empty(width + 1, np.float32)
-    res_i = np.empty(width + 1, np.int32)
-    dummy_map = np.empty(0, np.int32)
-    l0 = _as3d(links0)
+    pd, pi = _pool_arrays(width, 4)
     for qi in range(nq):
-        q = Q[qi]
-        out_d[qi, :] = np.inf
-        out_i[qi, :] = -1
         if ep < 0:
+            out_d[qi, :] = np.inf
+            out_i[qi, :] = -1
             ndist_out[qi] = 0
             continue
-        tag = _next_tag(visited, tag)
-        d0 = _dist(q, X[ep], metric)
-        node, node_d, nd = _greedy(q, X, links_up, upper_slot, ep, d0, max_level, 0, n_visible, metric)
-        nr, nd2 = _search_layer(
-            q,
-            X,
-            l0,
-            dummy_map,
-            False,
-            0,
-            node,
-            node_d,
-            width,
-            visited,
-            tag,
-            allowed,
-            n_visible,
-            metric,
-            cand_d,
-            cand_i,
-            res_d,
-            res_i,
-        )
-        ndist_out[qi] = nd + nd2 + 1
-        _emit(res_d, res_i, nr, k, out_d, out_i, qi)
+        size, ndist_out[qi], tag = _walk_one(Q[qi], X, links0, links_up, upper_slot, ep, max_level, width, allowed,
+                                             n_visible, metric, visited, tag, pd, pi)  # fmt: skip
+        _pool_emit(pd, pi, size, allowed, k, out_d, out_i, qi)
     return tag
 
 
 # ---------------------------------------------------------------------- filtered search (ACORN-style)
 @inline_helper
-def _try_node(q, X, n, metric, visited, tag, allowed, ef, nc, nr, bound, cand_d, cand_i, res_d, res_i, ndist):
+def _try_node(q, X, n, metric, visited, tag, allowed, ef, pd, pi, size, nal, nrt, nxt, ndist):
+    # score an allowed node of the two-hop walk and offer it to the pool
     visited[n] = tag
     d = _dist(q, X[n], metric)
     ndist += 1
-    if nr < ef or d < bound:
-        if nc < cand_d.shape[0]:
-            nc = _min_push(cand_d, cand_i, nc, d, n)
-        nr = _max_keep(res_d, res_i, nr, ef, d, n)
-        bound = res_d[0]
-    return nc, nr, bound, ndist
+    if _pool_admits(pd, size, pd.shape[0], nal, ef, d):
+        size, nal, nrt, pos = _pool_add(pd, pi, size, pd.shape[0], nal, nrt, ef, allowed, d, n)
+        if pos < nxt:
+            nxt = pos
+    return size, nal, nrt, nxt, ndist
 
 
 @kernel
@@ -339,19 +314,15 @@ def search_batch_filtered(
     nq = Q.shape[0]
     k = out_d.shape[1]
     width = max(ef, k)
-    cap = width * 8 + 256
-    cand_d = np.empty(cap, np.float32)
-    cand_i = np.empty(cap, np.int32)
-    res_d = np.empty(width + 1, np.float32)
-    res_i = np.empty(width + 1, np.int32)
+    pd, pi = _pool_arrays(width, 8)
     dummy_map = np.empty(0, np.int32)
     l0 = _as3d(links0)
     for qi in range(nq):
         q = Q[qi]
-        out_d[qi, :] = np.inf
-        out_i[qi, :] = -1
         ndist_out[qi] = 0
         if ep < 0:
+            out_d[qi, :] = np.inf
+            out_i[qi, :] = -1
             continue
         tag = _next_tag(visited, tag)
         d0 = _dist(q, X[ep], metric)
@@ -365,26 +336,20 @@ def search_batch_filtered(
                 local += 1
         if nb0[0] > 0 and local >= plain_share * nb0[0]:
             walk_out[qi] = 1
-            nr, nd2 = _search_layer(q, X, l0, dummy_map, False, 0, node, node_d, width, visited, tag, allowed,
-                                    n_visible, metric, cand_d, cand_i, res_d, res_i)  # fmt: skip
+            size, nd2 = _search_layer(q, X, l0, dummy_map, False, 0, node, node_d, width, visited, tag, allowed,
+                                      n_visible, metric, pd, pi)  # fmt: skip
             ndist_out[qi] = nd + nd2
-            _emit(res_d, res_i, nr, k, out_d, out_i, qi)
+            _pool_emit(pd, pi, size, allowed, k, out_d, out_i, qi)
             continue
-        nc = 0
-        nr = 0
         visited[node] = tag
-        nc = _min_push(cand_d, cand_i, nc, node_d, node)  # the entry seeds the walk even if filtered out
-        if allowed[node]:
-            nr = _max_push(res_d, res_i, nr, node_d, node)
-        bound = res_d[0] if nr > 0 else np.inf
-        while nc > 0:
-            cd = cand_d[0]
-            c = cand_i[0]
-            if cd > bound and nr >= width:
-                break
-            nc = _min_pop(cand_d, cand_i, nc)
-            if nc > 0:  # the next node to expand: fetch its links while this one's neighbours are scored
-                prefetch_row(links0, cand_i[0])
+        size, nal, nrt = _pool_start(pd, pi, allowed, node, node_d)  # the entry seeds the walk even if filtered out
+        cur = 0
+        while cur < size:
+            c = pi[cur]
+            pi[cur] = c | _EXPANDED
+            guess = _pool_next(pi, size, cur + 1)
+            if guess < size:
+                prefetch_row(links0, pi[guess])
             nb = links0[c]
             for t in range(1, nb[0] + 1):  # start loading what this expansion will read: vectors or bridges' links
                 n = nb[t]
@@ -393,40 +358,25 @@ def search_batch_filtered(
                         prefetch_row(X, n)
                     else:
                         prefetch_row(links0, n)
+            nxt = cur + 1
             for t in range(1, nb[0] + 1):
                 n = nb[t]
                 if n >= n_visible or visited[n] == tag:
                     continue
                 if allowed[n]:
-                    nc, nr, bound, nd = _try_node(
-                        q, X, n, metric, visited, tag, allowed, width, nc, nr, bound, cand_d, cand_i, res_d, res_i, nd
-                    )
+                    size, nal, nrt, nxt, nd = _try_node(q, X, n, metric, visited, tag, allowed, width, pd, pi, size,
+                                                        nal, nrt, nxt, nd)  # fmt: skip
                 else:
                     visited[n] = tag  # bridge through it once, never score it
                     nb2 = links0[n]
                     for t2 in range(1, nb2[0] + 1):
                         n2 = nb2[t2]
                         if n2 < n_visible and allowed[n2] and visited[n2] != tag:
-                            nc, nr, bound, nd = _try_node(
-                                q,
-                                X,
-                                n2,
-                                metric,
-                                visited,
-                                tag,
-                                allowed,
-                                width,
-                                nc,
-                                nr,
-                                bound,
-                                cand_d,
-                                cand_i,
-                                res_d,
-                                res_i,
-                                nd,
-                            )
+                            size, nal, nrt, nxt, nd = _try_node(q, X, n2, metric, visited, tag, allowed, width, pd,
+                                                                pi, size, nal, nrt, nxt, nd)  # fmt: skip
+            cur = _pool_next(pi, size, nxt)
         ndist_out[qi] = nd
-        _emit(res_d, res_i, nr, k, out_d, out_i, qi)
+        _pool_emit(pd, pi, size, allowed, k, out_d, out_i, qi)
     return tag
 
 
@@ -453,11 +403,7 @@ def insert_candidates(
     """For each new (not yet linked) node, the efc nearest linked nodes at each of its levels <= max_level.
     cand_*_out: (len(nodes), n_levels, efc) ascending / (len(nodes), n_levels) counts. Read-only on the graph, so
     threads run it side by side on disjoint slices of a batch. Returns the last visited tag."""
-    cap = efc * 4 + 64
-    cand_d = np.empty(cap, np.float32)
-    cand_i = np.empty(cap, np.int32)
-    res_d = np.empty(efc + 1, np.float32)
-    res_i = np.empty(efc + 1, np.int32)
+    pd, pi = _pool_arrays(efc, 1)
     everyone = np.ones(n_visible, np.uint8)  # construction links to dead rows too: they route, never returned
     dummy_map = np.empty(0, np.int32)
     l0 = _as3d(links0)
@@ -475,53 +421,16 @@ def insert_candidates(
         for level in range(min(lu, max_level, n_levels - 1), -1, -1):
             tag = _next_tag(visited, tag)
             if level == 0:
-                nr, _ = _search_layer(
-                    q,
-                    X,
-                    l0,
-                    dummy_map,
-                    False,
-                    0,
-                    cur,
-                    cur_d,
-                    efc,
-                    visited,
-                    tag,
-                    everyone,
-                    n_visible,
-                    metric,
-                    cand_d,
-                    cand_i,
-                    res_d,
-                    res_i,
-                )
+                size, _ = _search_layer(q, X, l0, dummy_map, False, 0, cur, cur_d, efc, visited, tag, everyone,
+                                        n_visible, metric, pd, pi)  # fmt: skip
             else:
-                nr, _ = _search_layer(
-                    q,
-                    X,
-                    links_up,
-                    upper_slot,
-                    True,
-                    level - 1,
-                    cur,
-                    cur_d,
-                    efc,
-                    visited,
-                    tag,
-                    everyone,
-                    n_visible,
-                    metric,
-                    cand_d,
-                    cand_i,
-                    res_d,
-                    res_i,
-                )
-            cand_n_out[j, level] = nr
-            for pos in range(nr - 1, -1, -1):  # max-heap pops worst first: fill from the back
-                cand_d_out[j, level, pos] = res_d[0]
-                cand_i_out[j, level, pos] = res_i[0]
-                nr = _max_pop(res_d, res_i, nr)
-            if cand_n_out[j, level] > 0:  # the nearest found is the entry of the level below
+                size, _ = _search_layer(q, X, links_up, upper_slot, True, level - 1, cur, cur_d, efc, visited, tag,
+                                        everyone, n_visible, metric, pd, pi)  # fmt: skip
+            cand_n_out[j, level] = size  # everyone is allowed: the pool is the efc nearest, ascending
+            for pos in range(size):
+                cand_d_out[j, level, pos] = pd[pos]
+                cand_i_out[j, level, pos] = pi[pos] & _NODE
+            if size > 0:  # the nearest found is the entry of the level below
                 cur = cand_i_out[j, level, 0]
                 cur_d = cand_d_out[j, level, 0]
     return tag
