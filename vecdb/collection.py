@@ -27,12 +27,13 @@ from .ids import STR_SENTINEL, PointId, decode_id, encode_id, encode_ids, id_val
 from .index.maintain import FieldState, IndexTxn, compact_field, index_rows
 from .index.runtime import FieldIndex, VectorCache
 from .kernels.dense import to_scores
+from .kernels.graph import search_one
 from .multivector.field import MultiVectorField
 from .params import SearchParams
 from .payload_index import PayloadIndex
 from .results import Hits, Point, ScrollPage
 from .schema import Binary, CollectionSchema, Dense, MultiVector
-from .search import dense_search
+from .search import HotGraph, dense_search, hot_graph
 from .storage import tombstones
 from .storage.blocks import BlockArray, block_rows_for, delete_prefix
 from .storage.keys import MAX_ROWS, ROW_VALUE, State, meta_key, row_key, row_keys, row_values, uid_prefix
@@ -91,6 +92,13 @@ class Collection:
         self._live_cache: tuple[tuple[int, int], np.ndarray] | None = None
         self._state_key = meta_key(uid, _STATE)
         self._state_cache = ParsedCache(State.unpack)
+        # single-query fast path: indexed dense fields whose default plan is the graph (a compressed field keeps the
+        # graph as its default while it has an index), and the last hot snapshot of each
+        self._walkable = frozenset(
+            n for n, fs in self._fields.items() if fs.index is not None and n in schema.vectors and n not in self._mv
+        )
+        self._hot: dict[str, HotGraph] = {}
+        self._tls = threading.local()
 
     def __repr__(self) -> str:
         return f"Collection({self.name!r}, {self.schema!r})"
@@ -412,6 +420,21 @@ class Collection:
         (default 0.95). Before training, the float path runs and explain["compression"] says so.
         Binary fields: exact Hamming scan; scores are -(differing bits).
         """
+        if (  # one float32 query, no filter or query map, at most ef set: the fast path (may hand back None)
+            type(queries) is np.ndarray
+            and queries.ndim == 1
+            and queries.dtype == np.float32
+            and queries.strides[0] == 4
+            and filter is None
+            and model_version is None
+            and type(k) is int
+            and 0 < k <= MAX_K
+            and (params is None or (type(params) is SearchParams and params.walk_only))
+            and field in self._walkable
+        ):
+            hits = self._search_one(self._fields[field], queries, k, params, with_payload)
+            if hits is not None:
+                return hits
         if field in self._mv:
             if model_version is not None:
                 raise InvalidArgument("model_version (query maps) applies to dense fields")
@@ -448,6 +471,63 @@ class Collection:
             scores = -found.dist if found.code_distances else to_scores(found.dist, f.metric)
             hits = self._hits(txn, st, scores, found.rows, with_payload, found.explain)
         return hits[0] if single else hits
+
+    def _search_one(self, fs: FieldState, q: np.ndarray, k: int, params, with_payload: bool) -> Hits | None:
+        """One prepared-type query of an indexed dense field through search_one: the same plan, results and
+        explain as the general path, with per-snapshot state read once per LMDB transaction id instead of once per
+        call. None: the general path must run (the snapshot plans otherwise, the query needs the full value check
+        or a clear error, or the walk found fewer than k rows and the completeness rule re-runs it)."""
+        if q.shape[0] != fs.field.dim:
+            return None
+        t = self._t
+        with self._env.read() as txn:
+            tid = txn.id()
+            hot = self._hot.get(fs.name)
+            if hot is None or hot.txn_id != tid or hot.graph is not fs.index.graph:
+                st = self._state(txn)
+                ids = self._ids.get(txn, t["block"], st)[:, 0]
+                hot = hot_graph(txn, t, fs, st, self._live(txn, st), ids, tid)
+                if hot is None:
+                    return None
+                self._hot[fs.name] = hot
+            if k > hot.live:
+                return None
+            ef = params.ef if params is not None and params.ef else hot.default_ef
+            ef = max(ef, k)
+            g = hot.graph
+            box = g.visited()
+            scratch = self._scratch()
+            info = scratch[0]
+            info[0] = box[1]
+            dist = np.empty(k, np.float32)
+            out_id = np.empty(k, np.uint64)
+            search_one(q, fs.field.metric == "cosine", hot.x, g.links0, g.links_up, g.upper_slot, hot.ep,
+                       hot.max_level, ef, hot.allowed, hot.n_visible, g.metric, box[0], hot.ids, dist, out_id,
+                       scratch[1], info)  # fmt: skip
+            box[1] = int(info[0])
+            if info[3] != 0 or info[2] < k:
+                return None
+            ids = out_id.tolist()
+            rows = scratch[1]
+            if _STR_SENTINEL in ids:
+                for j, v in enumerate(ids):
+                    if v == _STR_SENTINEL:
+                        ids[j] = decode_id(txn.get(row_key(self.uid, int(rows[j])), db=t["row2id"]))
+            pays = None
+            if with_payload:
+                pays = [payload_codec.decode(txn.get(row_key(self.uid, int(r)), db=t["payload"])) for r in rows[:k]]
+        scores = np.sqrt(dist) if fs.field.metric == "l2" else np.negative(dist, out=dist)
+        nd = int(info[1])
+        explain = {"path": "hnsw", "ef": ef, "distances_computed": nd, "indexed_rows": hot.n_visible,
+                   "exact_tail_rows": 0}  # fmt: skip
+        return Hits(ids, scores, pays, explain)
+
+    def _scratch(self) -> tuple[np.ndarray, np.ndarray]:
+        """This thread's (info, rows) arrays for search_one."""
+        s = getattr(self._tls, "s", None)
+        if s is None:
+            s = self._tls.s = (np.zeros(4, np.int64), np.empty(MAX_K, np.int32))
+        return s
 
     def _search_binary(self, fs: FieldState, queries, k, filter, with_payload) -> Hits | list[Hits]:
         """Exact Hamming top-k over a Binary field; scores are -(differing bits)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from .errors import InvalidArgument
 
@@ -95,6 +95,11 @@ class SearchParams:
         o = self.oversample
         if o is not None and (isinstance(o, bool) or not isinstance(o, (int, float)) or not 1 <= o <= 1000):
             raise InvalidArgument(f"oversample must be a number in [1, 1000], got {o!r}")
+        # what the single-query fast path asks (an attribute, not a field: eq, asdict and the proto ignore it)
+        plain = not (self.exact or self.multivector_only or self.compression_only or self.recall_target is not None)
+        object.__setattr__(self, "walk_only", plain)
+
+    walk_only: ClassVar[bool]  # set per instance in __post_init__: only ef (or nothing) is set
 
     @property
     def multivector_only(self) -> bool:

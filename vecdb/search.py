@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .index.hnsw import Graph
 from .index.maintain import FieldState
 from .kernels.dense import rows_topk, scan_topk
 from .kernels.topk import merge_heaps, sort_heaps
@@ -52,6 +53,43 @@ class Found:
 def default_ef(fs: FieldState, params: SearchParams, k: int) -> int:
     ef = params.ef or (fs.field.index.ef_search if fs.field.index else None) or DEFAULT_EF
     return max(ef, k)
+
+
+@dataclass(slots=True, frozen=True)
+class HotGraph:
+    """One committed snapshot of an indexed field, reduced to what an unfiltered single query reads when the
+    planner below would take the plain graph walk and nothing else. It stays valid while LMDB's transaction id is
+    the one it was read at: every commit, in any process, moves that id, and in-process arrays only ever grow
+    (rows past the snapshot are invisible to the walk), so a search of it is a search of that snapshot."""
+
+    txn_id: int
+    graph: Graph
+    x: np.ndarray  # the field's vectors (the process's contiguous cache)
+    ids: np.ndarray  # row -> uint64 point id (STR_SENTINEL: a string id, kept in the row -> id table)
+    allowed: np.ndarray  # live rows
+    live: int
+    ep: int
+    max_level: int
+    n_visible: int
+    default_ef: int
+
+
+def hot_graph(txn, tables, fs: FieldState, st: State, allowed: np.ndarray, ids: np.ndarray, txn_id: int):
+    """The snapshot as a HotGraph when dense_search would plan an unfiltered query of it as the plain graph walk:
+    a graph built for this epoch, no unindexed tail to scan, dead rows within DEAD_FRACTION. Else None: the general
+    path plans it."""
+    if fs.index is None or st.next_row - st.live > DEAD_FRACTION * st.next_row:
+        return None
+    meta = fs.index.store.meta(txn, tables["aux"])
+    if meta.n_indexed == 0 or meta.n_indexed != st.next_row or meta.epoch != st.epoch:
+        return None
+    g = fs.index.for_read(txn, tables["aux"], tables["block"], meta, st.next_row)
+    n_visible = min(meta.n_indexed, g.n_indexed)
+    if meta.ep >= n_visible:
+        return None
+    x = fs.vectors.get(txn, tables["block"], st)
+    ef = fs.field.index.ef_search or DEFAULT_EF
+    return HotGraph(txn_id, g, x, ids, allowed, st.live, meta.ep, meta.max_level, n_visible, ef)
 
 
 def dense_search(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import InvalidArgument
+from .kernels.queries import ZERO, prepare_rows
 from .schema import Dense
 
 
@@ -25,8 +26,6 @@ def as_matrix(x: object, dim: int, what: str) -> np.ndarray:
     _check_values(arr, what)
     return np.ascontiguousarray(arr)
 
-
-_MAX_SQUARED = 1e30  # below this squared norm every element is within MAX_ABS: no element check needed
 
 # Largest magnitude a vector element may have: squares and sums of squares must stay finite in float32 (3.4e38),
 # or distances overflow to inf and a search silently returns nothing (l2) or arbitrary rows (cosine).
@@ -67,24 +66,13 @@ def prepare_queries(field: Dense, q: object) -> tuple[np.ndarray, bool]:
     ):  # fast path: already what the kernels take (the common case for a server or a loop of queries)
         single = q.ndim == 1
         q2 = q.reshape(1, -1) if single else q
-        sq = np.einsum("ij,ij->i", q2, q2)  # squared norms, and a first value check: NaN, inf and huge fail it
-        if single:  # one query (a loop of searches): scalar tests, same arithmetic as the matrix case below
-            s0 = float(sq[0])
-            if not s0 <= _MAX_SQUARED:
-                _check_values(q2, "query")  # raises unless only the sum is large (elements within MAX_ABS)
-            if field.metric != "cosine":
-                return np.ascontiguousarray(q2), True  # a strided 1-D query reshapes to a strided row
-            if s0 == 0.0:
-                raise InvalidArgument("query row 0 is a zero vector, which has no cosine")
-            return q2 / np.sqrt(sq)[:, None], True
-        if not bool(np.all(sq <= _MAX_SQUARED)):
-            _check_values(q2, "query")
-        if field.metric == "cosine":
-            norms = np.sqrt(sq)
-            if (norms == 0).any():
-                raise InvalidArgument(f"query row {int(np.argmax(norms == 0))} is a zero vector, which has no cosine")
-            q2 = q2 / norms[:, None]
-        return np.ascontiguousarray(q2), single
+        out = np.empty(q2.shape, np.float32)
+        bad = prepare_rows(q2, out, field.metric == "cosine")
+        if bad < 0:
+            return out, single
+        if bad % 4 == ZERO:
+            raise InvalidArgument(f"query row {bad // 4} is a zero vector, which has no cosine")
+        # NaN, inf or a large sum of squares: the full check names the bad row, or passes large but valid values
     try:
         single = np.ndim(q) == 1
     except ValueError:  # ragged nested lists: prepare() reports them

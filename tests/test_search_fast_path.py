@@ -1,0 +1,275 @@
+"""The single-query fast path (Collection._search_one, graph.search_one): the same results as the general path, bit
+for bit, wherever it runs; the general path wherever the plan differs; a hot snapshot that follows every commit,
+including another process's."""
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from reference import beam_search, greedy_descent
+
+import vecdb
+import vecdb.collection as collection_module
+from vecdb import filters as F
+from vecdb.index.hnsw import Graph
+from vecdb.kernels import graph as gk
+from vecdb.params import HNSWParams, SearchParams
+
+DIM = 16
+
+
+def _col(db, metric="cosine", n=3000, rng=None, ids=None, payload=True, **index):
+    rng = rng or np.random.default_rng(0)
+    x = rng.standard_normal((n, DIM)).astype(np.float32)
+    hp = HNSWParams(m=8, ef_construction=60, index_threshold=index.pop("index_threshold", 10_000_000), **index)
+    col = db.create_collection("c", vectors={"v": vecdb.Dense(DIM, metric, index=hp)}, payload={"g": "integer"})
+    pays = [{"g": i % 7} for i in range(n)] if payload else None
+    col.upsert(list(range(n)) if ids is None else ids, x, pays)
+    col.build_index(progress=False)
+    return col, x
+
+
+class _CountPlans:
+    """Counts calls of the general planner (dense_search) made by Collection.search."""
+
+    def __init__(self, monkeypatch):
+        self.calls = 0
+        real = collection_module.dense_search
+
+        def counted(*a, **kw):
+            self.calls += 1
+            return real(*a, **kw)
+
+        monkeypatch.setattr(collection_module, "dense_search", counted)
+
+
+def _same(a, b):
+    assert a.ids == b.ids
+    assert a.scores.dtype == b.scores.dtype and np.array_equal(a.scores, b.scores)  # bit for bit
+    assert a.payloads == b.payloads
+    assert a.explain == b.explain
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
+def test_one_query_matches_the_general_path_bit_for_bit(tmp_path, metric, monkeypatch):
+    db = vecdb.open(tmp_path / "db")
+    col, _ = _col(db, metric)
+    plans = _CountPlans(monkeypatch)
+    rng = np.random.default_rng(1)
+    for i in range(40):
+        q = rng.standard_normal(DIM).astype(np.float32)
+        params = None if i % 3 == 0 else SearchParams(ef=[8, 24, 96][i % 3])
+        k = [1, 5, 10, 30][i % 4]
+        for with_payload in (True, False):
+            before = plans.calls
+            one = col.search("v", q, k=k, params=params, with_payload=with_payload)
+            assert plans.calls == before, "a plain single query should not need the general planner"
+            batch = col.search("v", q[None], k=k, params=params, with_payload=with_payload)[0]
+            assert plans.calls == before + 1
+            _same(one, batch)
+            assert one.explain["path"] == "hnsw" and len(one.ids) == k
+    db.close()
+
+
+def test_string_ids_and_dead_rows_below_the_replan_threshold(tmp_path, monkeypatch):
+    db = vecdb.open(tmp_path / "db")
+    n = 2000
+    col, x = _col(db, "l2", n=n, ids=[f"doc-{i}" for i in range(n)])
+    col.delete([f"doc-{i}" for i in range(0, n, 20)])  # 5% dead: still the plain walk, dead rows never returned
+    plans = _CountPlans(monkeypatch)
+    found = []
+    for i in range(1, 400, 7):
+        one = col.search("v", x[i], k=10)
+        assert plans.calls == 0
+        _same(one, col.search("v", x[i][None], k=10)[0])
+        plans.calls = 0
+        assert all(int(s.split("-")[1]) % 20 for s in one.ids)  # no deleted point
+        if i % 20:
+            found.append(one.ids[0] == f"doc-{i}")
+    assert np.mean(found) >= 0.9  # a live point finds itself (a few nodes of this small graph are unreachable)
+    db.close()
+
+
+def test_the_general_path_runs_where_the_plan_differs(tmp_path, monkeypatch):
+    db = vecdb.open(tmp_path / "db")
+    col, x = _col(db, "cosine", n=1000)
+    plans = _CountPlans(monkeypatch)
+    q = x[3]
+    col.search("v", q, k=5)
+    assert plans.calls == 0
+    for kwargs in (
+        {"filter": F.eq("g", 3)},
+        {"params": SearchParams(exact=True)},
+        {"k": 1000},  # k above live: fine here, and refused once points are deleted below
+    ):
+        before = plans.calls
+        hits = col.search("v", q, **{"k": 5, **kwargs})
+        assert plans.calls == before + (0 if "k" in kwargs else 1)
+        _same(hits, col.search("v", q[None], **{"k": 5, **kwargs})[0])
+    col.upsert([5000], np.ones((1, DIM), np.float32), [{"g": 1}])  # an unindexed tail: scanned exactly and merged
+    before = plans.calls
+    hits = col.search("v", np.ones(DIM, np.float32), k=3)
+    assert plans.calls == before + 1 and hits.ids[0] == 5000 and hits.explain["exact_tail_rows"] == 1
+    col.delete(list(range(300)))  # 30% dead: planned like a filter over the live rows
+    col.build_index(progress=False)
+    before = plans.calls
+    hits = col.search("v", q, k=5)
+    assert plans.calls == before + 1 and "dead_rows" in hits.explain
+    with pytest.raises(vecdb.InvalidArgument, match="exceeds"):
+        col.search("v", q, k=1000)
+    db.close()
+
+
+def test_bad_queries_get_the_general_paths_errors(tmp_path):
+    db = vecdb.open(tmp_path / "db")
+    col, _ = _col(db, "cosine", n=500)
+    for bad, message in (
+        (np.zeros(DIM, np.float32), "zero vector"),
+        (np.full(DIM, np.nan, np.float32), "NaN or infinity"),
+        (np.full(DIM, 3e20, np.float32), "beyond"),
+    ):
+        with pytest.raises(vecdb.InvalidArgument, match=message):
+            col.search("v", bad, k=3)
+    big = np.zeros(DIM, np.float32)
+    big[:2] = [1e15, -1e15]  # a sum of squares above the quick check's bound, but valid: the full check passes it
+    _same(col.search("v", big, k=3), col.search("v", big[None], k=3)[0])
+    with pytest.raises(vecdb.InvalidArgument):
+        col.search("v", np.ones(DIM + 1, np.float32), k=3)
+    for k in (0, -1, 10_001, 2.0):
+        with pytest.raises(vecdb.InvalidArgument):
+            col.search("v", np.ones(DIM, np.float32), k=k)
+    db.close()
+
+
+def test_the_hot_snapshot_follows_every_commit(tmp_path, monkeypatch):
+    db = vecdb.open(tmp_path / "db")
+    col, x = _col(db, "l2", n=1500, index_threshold=0)  # index_threshold 0: every upsert links its rows at once
+    plans = _CountPlans(monkeypatch)
+    target = np.full(DIM, 9.0, np.float32)
+    assert 7777 not in col.search("v", target, k=5).ids
+    col.upsert([7777], target[None], [{"g": 0}])
+    hits = col.search("v", target, k=5)
+    assert hits.ids[0] == 7777 and hits.scores[0] == 0.0 and plans.calls == 0
+    col.delete([7777])
+    assert 7777 not in col.search("v", target, k=5).ids
+    col.upsert([7777], (target + 1)[None], None)  # replaced: the new vector, no payload
+    hits = col.search("v", target + 1, k=2)
+    assert hits.ids[0] == 7777 and not hits.payloads[0]  # the old payload is gone
+    col.compact(progress=False)  # a new epoch: rows renumbered, the graph rebuilt or repaired
+    hits = col.search("v", target + 1, k=2)
+    assert hits.ids[0] == 7777
+    _same(hits, col.search("v", (target + 1)[None], k=2)[0])
+    assert plans.calls == 1  # the matrix query above: every single query took the fast path
+    db.close()
+
+
+def test_the_hot_snapshot_follows_another_process(tmp_path):
+    """A read-only process keeps its hot snapshot by LMDB's transaction id, which the writing process moves on
+    every commit: the reader sees the new point at its next search."""
+    path = tmp_path / "db"
+    db = vecdb.open(path)
+    _col(db, "l2", n=1500, index_threshold=0)
+    db.close()
+    reader = vecdb.open(path, read_only=True)
+    col = reader["c"]
+    target = np.full(DIM, 9.0, np.float32)
+    assert 4242 not in col.search("v", target, k=3).ids
+    script = textwrap.dedent(
+        f"""
+        import numpy as np, vecdb
+        db = vecdb.open({str(path)!r})
+        db["c"].upsert([4242], np.full((1, {DIM}), 9.0, np.float32))
+        db.close()
+        """
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+    hits = col.search("v", target, k=3)
+    assert hits.ids[0] == 4242 and hits.scores[0] == 0.0
+    reader.close()
+
+
+@pytest.mark.parametrize("metric", ["l2", "dot", "cosine"])
+def test_search_one_kernel_matches_reference(metric, rng):
+    mcode = {"l2": 1, "dot": 0, "cosine": 0}[metric]
+    x = rng.normal(size=(1200, 10)).astype(np.float32)
+    if metric == "cosine":
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+    g = Graph(HNSWParams(m=8, ef_construction=40), mcode)
+    g.insert(np.arange(len(x)), x, epoch=0)
+    allowed = (rng.random(len(x)) > 0.2).astype(np.uint8)
+    ids = np.arange(len(x), dtype=np.uint64) * 3 + 1
+
+    def lists(node, level):
+        row = g.links0[node] if level == 0 else g.links_up[g.upper_slot[node], level - 1]
+        return row[1 : row[0] + 1].tolist()
+
+    ref_metric = "dot" if metric == "cosine" else metric
+    for _ in range(8):
+        q = rng.normal(size=10).astype(np.float32)
+        qp = q / np.sqrt(np.float32((q * q).sum())) if metric == "cosine" else q
+        for ef, k in ((6, 4), (30, 10)):
+            out_d, out_id = np.empty(k, np.float32), np.empty(k, np.uint64)
+            rows, info = np.empty(k, np.int32), np.zeros(4, np.int64)
+            box = g.visited()
+            info[0] = box[1]
+            gk.search_one(q, metric == "cosine", x, g.links0, g.links_up, g.upper_slot, g.ep, g.max_level, ef,
+                          allowed, len(x), mcode, box[0], ids, out_d, out_id, rows, info)  # fmt: skip
+            box[1] = int(info[0])
+            entry = greedy_descent(qp, x, lists, g.ep, g.max_level, 0, ref_metric)
+            ref = beam_search(qp, x, lambda n: lists(n, 0), entry, max(ef, k), allowed, ref_metric)[:k]
+            assert info[3] == 0 and info[2] == len(ref)
+            assert rows[: len(ref)].tolist() == [n for _, n in ref]
+            assert out_id[: len(ref)].tolist() == [int(ids[n]) for _, n in ref]
+            np.testing.assert_allclose(out_d[: len(ref)], [d for d, _ in ref], rtol=1e-4, atol=1e-4)
+    bad = np.full(10, np.nan, np.float32)
+    info = np.zeros(4, np.int64)
+    gk.search_one(bad, False, x, g.links0, g.links_up, g.upper_slot, g.ep, g.max_level, 8, allowed, len(x), mcode,
+                  g.visited()[0], ids, np.empty(3, np.float32), np.empty(3, np.uint64), np.empty(3, np.int32),
+                  info)  # fmt: skip
+    assert info[3] != 0 and info[2] == 0  # nothing searched: the caller reports the error
+
+
+def test_searches_during_one_point_upserts_stay_whole(tmp_path):
+    """Search threads on the fast path while a writer in the same process links one point per transaction into the
+    live graph: every result holds k distinct ids of committed points, never a row the writer is still linking."""
+    import threading
+
+    db = vecdb.open(tmp_path / "db")
+    col, x = _col(db, "l2", n=800, index_threshold=0, payload=False)
+    rng = np.random.default_rng(5)
+    new = rng.standard_normal((300, DIM)).astype(np.float32)
+    committed = set(range(800))
+    errors, stop = [], threading.Event()
+
+    def writer():
+        try:
+            for i in range(300):
+                col.upsert([10_000 + i], new[i : i + 1])
+                committed.add(10_000 + i)  # after the commit returned
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+        finally:
+            stop.set()
+
+    def reader(seed):
+        r = np.random.default_rng(seed)
+        try:
+            while not stop.is_set():
+                seen_before = set(committed)
+                q = new[r.integers(300)] if r.random() < 0.5 else x[r.integers(800)]
+                hits = col.search("v", q, k=10, with_payload=False)
+                assert len(hits.ids) == 10 and len(set(hits.ids)) == 10, hits.ids
+                assert set(hits.ids) <= seen_before | set(committed), hits.ids  # only points some commit made
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=writer)] + [threading.Thread(target=reader, args=(s,)) for s in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert not errors, errors[0]
+    assert col.search("v", new[-1], k=1).ids == [10_299]
+    db.close()
