@@ -211,24 +211,24 @@ def test_search_one_kernel_matches_reference(metric, rng):
         qp = q / np.sqrt(np.float32((q * q).sum())) if metric == "cosine" else q
         for ef, k in ((6, 4), (30, 10)):
             out_d, out_id = np.empty(k, np.float32), np.empty(k, np.uint64)
-            rows, info = np.empty(k, np.int32), np.zeros(4, np.int64)
+            rows, info = np.empty(k, np.int32), np.zeros(3, np.int64)
             box = g.visited()
-            info[0] = box[1]
-            gk.search_one(q, metric == "cosine", x, g.links0, g.links_up, g.upper_slot, g.ep, g.max_level, ef,
-                          allowed, len(x), mcode, box[0], ids, out_d, out_id, rows, info)  # fmt: skip
-            box[1] = int(info[0])
+            box[1] = gk.search_one(q, metric == "cosine", x, g.links0, g.links_up, g.upper_slot, g.ep, g.max_level,
+                                   ef, allowed, len(x), mcode, box[0], box[1], ids, out_d, out_id, rows,
+                                   info)  # fmt: skip
             entry = greedy_descent(qp, x, lists, g.ep, g.max_level, 0, ref_metric)
             ref = beam_search(qp, x, lambda n: lists(n, 0), entry, max(ef, k), allowed, ref_metric)[:k]
-            assert info[3] == 0 and info[2] == len(ref)
+            assert info[2] == 0 and info[1] == len(ref)
             assert rows[: len(ref)].tolist() == [n for _, n in ref]
             assert out_id[: len(ref)].tolist() == [int(ids[n]) for _, n in ref]
-            np.testing.assert_allclose(out_d[: len(ref)], [d for d, _ in ref], rtol=1e-4, atol=1e-4)
+            scores = [d for d, _ in ref] if metric == "l2" else [-d for d, _ in ref]
+            np.testing.assert_allclose(out_d[: len(ref)], scores, rtol=1e-4, atol=1e-4)
     bad = np.full(10, np.nan, np.float32)
-    info = np.zeros(4, np.int64)
+    info = np.zeros(3, np.int64)
     gk.search_one(bad, False, x, g.links0, g.links_up, g.upper_slot, g.ep, g.max_level, 8, allowed, len(x), mcode,
-                  g.visited()[0], ids, np.empty(3, np.float32), np.empty(3, np.uint64), np.empty(3, np.int32),
+                  g.visited()[0], 0, ids, np.empty(3, np.float32), np.empty(3, np.uint64), np.empty(3, np.int32),
                   info)  # fmt: skip
-    assert info[3] != 0 and info[2] == 0  # nothing searched: the caller reports the error
+    assert info[2] != 0 and info[1] == 0  # nothing searched: the caller reports the error
 
 
 def test_searches_during_one_point_upserts_stay_whole(tmp_path):

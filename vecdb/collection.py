@@ -48,6 +48,8 @@ MAX_K = 10_000
 MAX_QUERIES = 10_000
 _STATE = b"state"
 _STR_SENTINEL = int(STR_SENTINEL)  # as a Python int: compared with ids from tolist()
+_F32 = np.dtype(np.float32)  # builtin dtypes are singletons: `is` tells native float32 at once
+_UNIT_STRIDE = (4,)
 
 
 class Collection:
@@ -94,9 +96,11 @@ class Collection:
         self._state_cache = ParsedCache(State.unpack)
         # single-query fast path: indexed dense fields whose default plan is the graph (a compressed field keeps the
         # graph as its default while it has an index), and the last hot snapshot of each
-        self._walkable = frozenset(
-            n for n, fs in self._fields.items() if fs.index is not None and n in schema.vectors and n not in self._mv
-        )
+        self._walkable = {
+            n: (fs, (fs.field.dim,))
+            for n, fs in self._fields.items()
+            if fs.index is not None and n in schema.vectors and n not in self._mv
+        }
         self._hot: dict[str, HotGraph] = {}
         self._tls = threading.local()
 
@@ -420,21 +424,20 @@ class Collection:
         (default 0.95). Before training, the float path runs and explain["compression"] says so.
         Binary fields: exact Hamming scan; scores are -(differing bits).
         """
-        if (  # one float32 query, no filter or query map, at most ef set: the fast path (may hand back None)
-            type(queries) is np.ndarray
-            and queries.ndim == 1
-            and queries.dtype == np.float32
-            and queries.strides[0] == 4
-            and filter is None
-            and model_version is None
-            and type(k) is int
-            and 0 < k <= MAX_K
-            and (params is None or (type(params) is SearchParams and params.walk_only))
-            and field in self._walkable
-        ):
-            hits = self._search_one(self._fields[field], queries, k, params, with_payload)
-            if hits is not None:
-                return hits
+        if type(queries) is np.ndarray and filter is None and model_version is None:
+            fast = self._walkable.get(field)
+            if (  # one float32 query, at most ef set: the fast path (it may hand back None)
+                fast is not None
+                and queries.shape == fast[1]
+                and queries.dtype is _F32
+                and queries.strides == _UNIT_STRIDE
+                and type(k) is int
+                and 0 < k <= MAX_K
+                and (params is None or (type(params) is SearchParams and params.walk_only))
+            ):
+                hits = self._search_one(fast[0], queries, k, params, with_payload)
+                if hits is not None:
+                    return hits
         if field in self._mv:
             if model_version is not None:
                 raise InvalidArgument("model_version (query maps) applies to dense fields")
@@ -477,8 +480,6 @@ class Collection:
         explain as the general path, with per-snapshot state read once per LMDB transaction id instead of once per
         call. None: the general path must run (the snapshot plans otherwise, the query needs the full value check
         or a clear error, or the walk found fewer than k rows and the completeness rule re-runs it)."""
-        if q.shape[0] != fs.field.dim:
-            return None
         t = self._t
         with self._env.read() as txn:
             tid = txn.id()
@@ -493,31 +494,29 @@ class Collection:
             if k > hot.live:
                 return None
             ef = params.ef if params is not None and params.ef else hot.default_ef
-            ef = max(ef, k)
+            if ef < k:
+                ef = k
             g = hot.graph
             box = g.visited()
-            scratch = self._scratch()
-            info = scratch[0]
-            info[0] = box[1]
-            dist = np.empty(k, np.float32)
+            info, rows = self._scratch()
+            scores = np.empty(k, np.float32)
             out_id = np.empty(k, np.uint64)
-            search_one(q, fs.field.metric == "cosine", hot.x, g.links0, g.links_up, g.upper_slot, hot.ep,
-                       hot.max_level, ef, hot.allowed, hot.n_visible, g.metric, box[0], hot.ids, dist, out_id,
-                       scratch[1], info)  # fmt: skip
-            box[1] = int(info[0])
-            if info[3] != 0 or info[2] < k:
+            box[1] = search_one(q, hot.cosine, hot.x, g.links0, g.links_up, g.upper_slot, hot.ep, hot.max_level, ef,
+                                hot.allowed, hot.n_visible, g.metric, box[0], box[1], hot.ids, scores, out_id, rows,
+                                info)  # fmt: skip
+            nd, found, status = info.tolist()
+            if status or found < k:
                 return None
             ids = out_id.tolist()
-            rows = scratch[1]
             if _STR_SENTINEL in ids:
                 for j, v in enumerate(ids):
                     if v == _STR_SENTINEL:
                         ids[j] = decode_id(txn.get(row_key(self.uid, int(rows[j])), db=t["row2id"]))
             pays = None
             if with_payload:
-                pays = [payload_codec.decode(txn.get(row_key(self.uid, int(r)), db=t["payload"])) for r in rows[:k]]
-        scores = np.sqrt(dist) if fs.field.metric == "l2" else np.negative(dist, out=dist)
-        nd = int(info[1])
+                pays = [payload_codec.decode(txn.get(row_key(self.uid, r), db=t["payload"])) for r in rows[:k].tolist()]
+        if g.metric == 1:  # l2: squared distances, rooted by numpy as the general path does (bit for bit)
+            np.sqrt(scores, out=scores)
         explain = {"path": "hnsw", "ef": ef, "distances_computed": nd, "indexed_rows": hot.n_visible,
                    "exact_tail_rows": 0}  # fmt: skip
         return Hits(ids, scores, pays, explain)
@@ -526,7 +525,7 @@ class Collection:
         """This thread's (info, rows) arrays for search_one."""
         s = getattr(self._tls, "s", None)
         if s is None:
-            s = self._tls.s = (np.zeros(4, np.int64), np.empty(MAX_K, np.int32))
+            s = self._tls.s = (np.zeros(3, np.int64), np.empty(MAX_K, np.int32))
         return s
 
     def _search_binary(self, fs: FieldState, queries, k, filter, with_payload) -> Hits | list[Hits]:

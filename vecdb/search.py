@@ -72,6 +72,7 @@ class HotGraph:
     max_level: int
     n_visible: int
     default_ef: int
+    cosine: bool
 
 
 def hot_graph(txn, tables, fs: FieldState, st: State, allowed: np.ndarray, ids: np.ndarray, txn_id: int):
@@ -89,7 +90,8 @@ def hot_graph(txn, tables, fs: FieldState, st: State, allowed: np.ndarray, ids: 
         return None
     x = fs.vectors.get(txn, tables["block"], st)
     ef = fs.field.index.ef_search or DEFAULT_EF
-    return HotGraph(txn_id, g, x, ids, allowed, st.live, meta.ep, meta.max_level, n_visible, ef)
+    cosine = fs.field.metric == "cosine"
+    return HotGraph(txn_id, g, x, ids, allowed, st.live, meta.ep, meta.max_level, n_visible, ef, cosine)
 
 
 def dense_search(
