@@ -8,7 +8,7 @@ import tempfile
 
 import numpy as np
 
-from .base import Adapter
+from .base import EF_GRID, Adapter
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -17,7 +17,7 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 class HnswLib(Adapter):
     name = "hnswlib"
-    query_param_grid = [{"ef": e} for e in (10, 16, 24, 32, 48, 64, 96, 128, 192, 256)]
+    query_param_grid = EF_GRID
 
     def fit(self, x: np.ndarray) -> None:
         import hnswlib
@@ -78,7 +78,7 @@ class _Faiss(Adapter):
 
 class FaissHNSW(_Faiss):
     name = "faiss-hnsw"
-    query_param_grid = [{"ef": e} for e in (10, 16, 24, 32, 48, 64, 96, 128, 192, 256)]
+    query_param_grid = EF_GRID
 
     def fit(self, x):
         import faiss
@@ -130,7 +130,7 @@ class FaissIVFPQ(_Faiss):
 
 class USearch(Adapter):
     name = "usearch"
-    query_param_grid = [{"ef": e} for e in (10, 16, 24, 32, 48, 64, 96, 128, 192, 256)]
+    query_param_grid = EF_GRID
 
     def fit(self, x):
         from usearch.index import Index
