@@ -62,6 +62,46 @@ def beam_search(q, x, neighbours, entry: int, ef: int, allowed, metric: str):
     return sorted((-nd, n) for nd, n in res)
 
 
+def two_hop_search(q, x, neighbours, entry: int, ef: int, allowed, metric: str, plain_share: float):
+    """Plain-Python twin of the filtered walk (kernels/graph.py search_batch_filtered): the plain beam search when
+    at least plain_share of the entry's neighbours are allowed, else a walk scoring allowed nodes only and bridging
+    over a disallowed neighbour to its allowed neighbours. Returns ([(dist, node)] ascending, took_plain_walk)."""
+    import heapq
+
+    nb0 = neighbours(entry)
+    if nb0 and sum(1 for n in nb0 if allowed[n]) >= plain_share * len(nb0):
+        return beam_search(q, x, neighbours, entry, ef, allowed, metric), True
+    d0 = _d(q, x[entry], metric)
+    visited = {entry}
+    cand = [(d0, entry)]
+    res = [(-d0, entry)] if allowed[entry] else []
+
+    def offer(n):
+        visited.add(n)
+        dn = _d(q, x[n], metric)
+        if len(res) < ef or dn < -res[0][0]:
+            heapq.heappush(cand, (dn, n))
+            heapq.heappush(res, (-dn, n))
+            if len(res) > ef:
+                heapq.heappop(res)
+
+    while cand:
+        d, c = heapq.heappop(cand)
+        if res and d > -res[0][0] and len(res) >= ef:
+            break
+        for n in neighbours(c):
+            if n in visited:
+                continue
+            if allowed[n]:
+                offer(n)
+                continue
+            visited.add(n)
+            for n2 in neighbours(n):
+                if allowed[n2] and n2 not in visited:
+                    offer(n2)
+    return sorted((-nd, n) for nd, n in res), False
+
+
 def greedy_descent(q, x, upper_neighbours, entry: int, top: int, bottom: int, metric: str) -> int:
     """Greedy walk through levels top .. bottom+1: upper_neighbours(node, level) -> ids."""
     cur, cur_d = entry, _d(q, x[entry], metric)

@@ -8,7 +8,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from reference import beam_search, greedy_descent
+from reference import beam_search, greedy_descent, two_hop_search
 
 import vecdb
 import vecdb.collection as collection_module
@@ -192,13 +192,14 @@ def test_the_hot_snapshot_follows_another_process(tmp_path):
 
 @pytest.mark.parametrize("metric", ["l2", "dot", "cosine"])
 def test_search_one_kernel_matches_reference(metric, rng):
+    """search_one (prepare + plain or filtered walk + ids) and search_batch_filtered against the plain-Python
+    twins, over a graph with a fifth of its rows disallowed (plain walk) and with a selective mask (two-hop walk)."""
     mcode = {"l2": 1, "dot": 0, "cosine": 0}[metric]
     x = rng.normal(size=(1200, 10)).astype(np.float32)
     if metric == "cosine":
         x /= np.linalg.norm(x, axis=1, keepdims=True)
     g = Graph(HNSWParams(m=8, ef_construction=40), mcode)
     g.insert(np.arange(len(x)), x, epoch=0)
-    allowed = (rng.random(len(x)) > 0.2).astype(np.uint8)
     ids = np.arange(len(x), dtype=np.uint64) * 3 + 1
 
     def lists(node, level):
@@ -206,28 +207,47 @@ def test_search_one_kernel_matches_reference(metric, rng):
         return row[1 : row[0] + 1].tolist()
 
     ref_metric = "dot" if metric == "cosine" else metric
-    for _ in range(8):
-        q = rng.normal(size=10).astype(np.float32)
-        qp = q / np.sqrt(np.float32((q * q).sum())) if metric == "cosine" else q
-        for ef, k in ((6, 4), (30, 10)):
-            out_d, out_id = np.empty(k, np.float32), np.empty(k, np.uint64)
-            rows, info = np.empty(k, np.int32), np.zeros(3, np.int64)
-            box = g.visited()
-            box[1] = gk.search_one(q, metric == "cosine", x, g.links0, g.links_up, g.upper_slot, g.ep, g.max_level,
-                                   ef, allowed, len(x), mcode, box[0], box[1], ids, out_d, out_id, rows,
-                                   info)  # fmt: skip
-            entry = greedy_descent(qp, x, lists, g.ep, g.max_level, 0, ref_metric)
-            ref = beam_search(qp, x, lambda n: lists(n, 0), entry, max(ef, k), allowed, ref_metric)[:k]
-            assert info[2] == 0 and info[1] == len(ref)
-            assert rows[: len(ref)].tolist() == [n for _, n in ref]
-            assert out_id[: len(ref)].tolist() == [int(ids[n]) for _, n in ref]
-            scores = [d for d, _ in ref] if metric == "l2" else [-d for d, _ in ref]
-            np.testing.assert_allclose(out_d[: len(ref)], scores, rtol=1e-4, atol=1e-4)
+    walks = set()
+    for share_allowed, filtered, share in ((0.8, False, 2.0), (0.25, True, 0.75), (0.25, True, 2.0), (0.9, True, 0.75)):
+        allowed = (rng.random(len(x)) < share_allowed).astype(np.uint8)
+        for _ in range(6):
+            q = rng.normal(size=10).astype(np.float32)
+            qp = q / np.sqrt(np.float32((q * q).sum())) if metric == "cosine" else q
+            for ef, k in ((6, 4), (30, 10)):
+                out_d, out_id = np.empty(k, np.float32), np.empty(k, np.uint64)
+                rows, info = np.empty(k, np.int32), np.zeros(4, np.int64)
+                box = g.visited()
+                box[1] = gk.search_one(q, metric == "cosine", x, g.links0, g.links_up, g.upper_slot, g.ep,
+                                       g.max_level, ef, allowed, len(x), mcode, box[0], box[1], ids, filtered, share,
+                                       out_d, out_id, rows, info)  # fmt: skip
+                entry = greedy_descent(qp, x, lists, g.ep, g.max_level, 0, ref_metric)
+                width = max(ef, k)
+                if filtered:
+                    ref, plain = two_hop_search(qp, x, lambda n: lists(n, 0), entry, width, allowed, ref_metric, share)
+                    assert info[3] == plain
+                    walks.add(plain)
+                else:
+                    ref = beam_search(qp, x, lambda n: lists(n, 0), entry, width, allowed, ref_metric)
+                ref = ref[:k]
+                assert info[2] == 0 and info[1] == len(ref)
+                assert rows[: len(ref)].tolist() == [n for _, n in ref]
+                assert out_id[: len(ref)].tolist() == [int(ids[n]) for _, n in ref]
+                scores = [d for d, _ in ref] if metric == "l2" else [-d for d, _ in ref]
+                np.testing.assert_allclose(out_d[: len(ref)], scores, rtol=1e-4, atol=1e-4)
+                if filtered:  # the batch kernel walks the same way
+                    Q = qp[None].astype(np.float32)
+                    bd, bi = np.empty((1, k), np.float32), np.empty((1, k), np.int32)
+                    nd, walk = np.zeros(1, np.int64), np.zeros(1, np.uint8)
+                    box[1] = gk.search_batch_filtered(Q, x, g.links0, g.links_up, g.upper_slot, g.ep, g.max_level,
+                                                      ef, allowed, len(x), mcode, box[0], box[1], bd, bi, nd, share,
+                                                      walk)  # fmt: skip
+                    assert bi[0, : len(ref)].tolist() == [n for _, n in ref] and walk[0] == info[3]
+    assert walks == {True, False}  # both walks were exercised
     bad = np.full(10, np.nan, np.float32)
-    info = np.zeros(3, np.int64)
+    info = np.zeros(4, np.int64)
     gk.search_one(bad, False, x, g.links0, g.links_up, g.upper_slot, g.ep, g.max_level, 8, allowed, len(x), mcode,
-                  g.visited()[0], 0, ids, np.empty(3, np.float32), np.empty(3, np.uint64), np.empty(3, np.int32),
-                  info)  # fmt: skip
+                  g.visited()[0], 0, ids, False, 2.0, np.empty(3, np.float32), np.empty(3, np.uint64),
+                  np.empty(3, np.int32), info)  # fmt: skip
     assert info[2] != 0 and info[1] == 0  # nothing searched: the caller reports the error
 
 
@@ -272,4 +292,36 @@ def test_searches_during_one_point_upserts_stay_whole(tmp_path):
         t.join(timeout=300)
     assert not errors, errors[0]
     assert col.search("v", new[-1], k=1).ids == [10_299]
+    db.close()
+
+
+@pytest.mark.parametrize("metric", ["cosine", "l2"])
+def test_filtered_single_queries_match_the_general_path(tmp_path, metric, monkeypatch):
+    """Filters the planner walks take the fast path's filtered walk (two-hop or plain, as the general planner would
+    pick); filters it scans exactly, or that match nothing, go to the general path. Results, scores and explain
+    agree either way."""
+    db = vecdb.open(tmp_path / "db")
+    col, x = _col(db, metric, n=20_000)
+    plans = _CountPlans(monkeypatch)
+    rng = np.random.default_rng(3)
+    seen = {"fast": 0, "general": 0}
+    walks = set()
+    for f in (F.range_("g", gte=1), F.isin("g", [0, 1, 2]), F.eq("g", 4), F.eq("g", 99), F.eq("g", 2) & F.eq("g", 3)):
+        for i in range(10):
+            q = rng.standard_normal(DIM).astype(np.float32)
+            params = None if i % 2 else SearchParams(ef=[10, 40, 120][i % 3])
+            before = plans.calls
+            one = col.search("v", q, k=10, filter=f, params=params)
+            fast = plans.calls == before
+            batch = col.search("v", q[None], k=10, filter=f, params=params)[0]
+            _same(one, batch)
+            assert fast == batch.explain["path"].startswith("hnsw"), batch.explain  # fast exactly where it walks
+            seen["fast" if fast else "general"] += 1
+            if fast:
+                assert one.explain["path"] == "hnsw_filtered" and len(one.ids) == 10
+                walks.add(one.explain["walk"])
+    assert seen["fast"] >= 20 and seen["general"] >= 20, seen
+    assert "two_hop" in walks
+    with pytest.raises(vecdb.InvalidArgument, match="undeclared"):
+        col.search("v", x[0], k=10, filter=F.eq("nope", 1))
     db.close()

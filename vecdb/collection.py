@@ -33,7 +33,7 @@ from .params import SearchParams
 from .payload_index import PayloadIndex
 from .results import Hits, Point, ScrollPage
 from .schema import Binary, CollectionSchema, Dense, MultiVector
-from .search import HotGraph, dense_search, hot_graph
+from .search import HotGraph, dense_search, filtered_beam, hot_graph, plain_walk_share
 from .storage import tombstones
 from .storage.blocks import BlockArray, block_rows_for, delete_prefix
 from .storage.keys import MAX_ROWS, ROW_VALUE, State, meta_key, row_key, row_keys, row_values, uid_prefix
@@ -102,6 +102,7 @@ class Collection:
             if fs.index is not None and n in schema.vectors and n not in self._mv
         }
         self._hot: dict[str, HotGraph] = {}
+        self._last_filter: tuple | None = None
         self._tls = threading.local()
 
     def __repr__(self) -> str:
@@ -424,7 +425,7 @@ class Collection:
         (default 0.95). Before training, the float path runs and explain["compression"] says so.
         Binary fields: exact Hamming scan; scores are -(differing bits).
         """
-        if type(queries) is np.ndarray and filter is None and model_version is None:
+        if type(queries) is np.ndarray and model_version is None:
             fast = self._walkable.get(field)
             if (  # one float32 query, at most ef set: the fast path (it may hand back None)
                 fast is not None
@@ -435,7 +436,7 @@ class Collection:
                 and 0 < k <= MAX_K
                 and (params is None or (type(params) is SearchParams and params.walk_only))
             ):
-                hits = self._search_one(fast[0], queries, k, params, with_payload)
+                hits = self._search_one(fast[0], queries, k, params, with_payload, filter)
                 if hits is not None:
                     return hits
         if field in self._mv:
@@ -475,11 +476,12 @@ class Collection:
             hits = self._hits(txn, st, scores, found.rows, with_payload, found.explain)
         return hits[0] if single else hits
 
-    def _search_one(self, fs: FieldState, q: np.ndarray, k: int, params, with_payload: bool) -> Hits | None:
+    def _search_one(self, fs: FieldState, q: np.ndarray, k: int, params, with_payload: bool, filter) -> Hits | None:
         """One prepared-type query of an indexed dense field through search_one: the same plan, results and
         explain as the general path, with per-snapshot state read once per LMDB transaction id instead of once per
-        call. None: the general path must run (the snapshot plans otherwise, the query needs the full value check
-        or a clear error, or the walk found fewer than k rows and the completeness rule re-runs it)."""
+        call (filters: their masks come from the evaluator's cache). None: the general path must run (the snapshot
+        or the filter plans otherwise, the query needs the full value check or a clear error, or the walk found
+        fewer than min(k, allowed) rows and the completeness rule re-runs it)."""
         t = self._t
         with self._env.read() as txn:
             tid = txn.id()
@@ -491,22 +493,35 @@ class Collection:
                 if hot is None:
                     return None
                 self._hot[fs.name] = hot
-            if k > hot.live:
-                return None
             ef = params.ef if params is not None and params.ef else hot.default_ef
             if ef < k:
                 ef = k
+            if filter is None:
+                if k > hot.live:
+                    return None
+                allowed, want, acorn, share = hot.allowed, k, False, 2.0
+            else:
+                allowed, n_allowed = self._filters.allowed_rows(txn, t, hot.state, self._valid(filter), hot.allowed)
+                selectivity = n_allowed / hot.state.next_row
+                if n_allowed == 0:
+                    return None
+                ef, small = filtered_beam(ef, n_allowed, selectivity)
+                if small:
+                    return None
+                want, acorn, share = min(k, n_allowed), n_allowed < hot.state.next_row, plain_walk_share(selectivity)
             g = hot.graph
             box = g.visited()
             info, rows = self._scratch()
             scores = np.empty(k, np.float32)
             out_id = np.empty(k, np.uint64)
             box[1] = search_one(q, hot.cosine, hot.x, g.links0, g.links_up, g.upper_slot, hot.ep, hot.max_level, ef,
-                                hot.allowed, hot.n_visible, g.metric, box[0], box[1], hot.ids, scores, out_id, rows,
-                                info)  # fmt: skip
-            nd, found, status = info.tolist()
-            if status or found < k:
+                                allowed, hot.n_visible, g.metric, box[0], box[1], hot.ids, acorn, share, scores,
+                                out_id, rows, info)  # fmt: skip
+            nd, found, status, plain = info.tolist()
+            if status or found < want:
                 return None
+            if found < k:
+                scores, out_id = scores[:found], out_id[:found]
             ids = out_id.tolist()
             if _STR_SENTINEL in ids:
                 for j, v in enumerate(ids):
@@ -514,18 +529,35 @@ class Collection:
                         ids[j] = decode_id(txn.get(row_key(self.uid, int(rows[j])), db=t["row2id"]))
             pays = None
             if with_payload:
-                pays = [payload_codec.decode(txn.get(row_key(self.uid, r), db=t["payload"])) for r in rows[:k].tolist()]
+                pays = [
+                    payload_codec.decode(txn.get(row_key(self.uid, r), db=t["payload"])) for r in rows[:found].tolist()
+                ]
         if g.metric == 1:  # l2: squared distances, rooted by numpy as the general path does (bit for bit)
             np.sqrt(scores, out=scores)
-        explain = {"path": "hnsw", "ef": ef, "distances_computed": nd, "indexed_rows": hot.n_visible,
-                   "exact_tail_rows": 0}  # fmt: skip
+        explain = {"path": "hnsw_filtered" if acorn else "hnsw", "ef": ef, "distances_computed": nd,
+                   "indexed_rows": hot.n_visible, "exact_tail_rows": 0}  # fmt: skip
+        if filter is not None:
+            explain["estimate"] = n_allowed
+            explain["selectivity"] = round(n_allowed / max(hot.live, 1), 6)
+            if acorn:
+                explain["walk"] = "plain" if plain else "two_hop"
         return Hits(ids, scores, pays, explain)
+
+    def _valid(self, f) -> filter_ops.Filter:
+        """f validated against the schema; the last validated filter object is remembered, so a filter reused for
+        every query (a tenant, a category) is checked once. Filters are immutable, so identity is enough."""
+        last = self._last_filter
+        if last is not None and last[0] is f:
+            return last[1]
+        v = filter_ops.validate(f, self.schema.payload)
+        self._last_filter = (f, v)
+        return v
 
     def _scratch(self) -> tuple[np.ndarray, np.ndarray]:
         """This thread's (info, rows) arrays for search_one."""
         s = getattr(self._tls, "s", None)
         if s is None:
-            s = self._tls.s = (np.zeros(3, np.int64), np.empty(MAX_K, np.int32))
+            s = self._tls.s = (np.zeros(4, np.int64), np.empty(MAX_K, np.int32))
         return s
 
     def _search_binary(self, fs: FieldState, queries, k, filter, with_payload) -> Hits | list[Hits]:

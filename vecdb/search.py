@@ -55,6 +55,18 @@ def default_ef(fs: FieldState, params: SearchParams, k: int) -> int:
     return max(ef, k)
 
 
+def filtered_beam(ef: int, n_allowed: int, selectivity: float) -> tuple[int, bool]:
+    """(beam of a filtered walk, whether the exact scan of the allowed rows is the cheaper plan). selectivity:
+    allowed rows over the rows the graph holds."""
+    ef = int(ef * min(4.0, 1.0 + 0.1 / selectivity))  # sparser bridges need a wider beam for the same recall
+    return ef, n_allowed <= WALK_COST_PER_EF * ef or selectivity < EXACT_SELECTIVITY
+
+
+def plain_walk_share(selectivity: float) -> float:
+    # a query whose neighbourhood is far more allowed than the filter as a whole walks plainly (see the docstring)
+    return max(PLAIN_WALK_SHARE, 2.0 * selectivity)
+
+
 @dataclass(slots=True, frozen=True)
 class HotGraph:
     """One committed snapshot of an indexed field, reduced to what an unfiltered single query reads when the
@@ -63,6 +75,7 @@ class HotGraph:
     (rows past the snapshot are invisible to the walk), so a search of it is a search of that snapshot."""
 
     txn_id: int
+    state: State
     graph: Graph
     x: np.ndarray  # the field's vectors (the process's contiguous cache)
     ids: np.ndarray  # row -> uint64 point id (STR_SENTINEL: a string id, kept in the row -> id table)
@@ -91,7 +104,7 @@ def hot_graph(txn, tables, fs: FieldState, st: State, allowed: np.ndarray, ids: 
     x = fs.vectors.get(txn, tables["block"], st)
     ef = fs.field.index.ef_search or DEFAULT_EF
     cosine = fs.field.metric == "cosine"
-    return HotGraph(txn_id, g, x, ids, allowed, st.live, meta.ep, meta.max_level, n_visible, ef, cosine)
+    return HotGraph(txn_id, st, g, x, ids, allowed, st.live, meta.ep, meta.max_level, n_visible, ef, cosine)
 
 
 def dense_search(
@@ -151,9 +164,9 @@ def dense_search(
         if meta.n_indexed == 0 or meta.epoch != st.epoch:
             meta = None
     ef = default_ef(fs, params, k)
+    small = False
     if filtered:
-        ef = int(ef * min(4.0, 1.0 + 0.1 / selectivity))  # sparser bridges need a wider beam for the same recall
-    small = filtered and (n_allowed <= WALK_COST_PER_EF * ef or selectivity < EXACT_SELECTIVITY)
+        ef, small = filtered_beam(ef, n_allowed, selectivity)
     if meta is None or small:
         reason = (
             "requested"
@@ -179,8 +192,7 @@ def dense_search(
     x = fs.vectors.get(txn, blocks, st)
     acorn = filtered and n_allowed < st.next_row
     walk = np.zeros(nq, np.uint8) if acorn else None
-    # a query whose neighbourhood is far more allowed than the filter as a whole walks plainly (see the docstring)
-    share = max(PLAIN_WALK_SHARE, 2.0 * selectivity)
+    share = plain_walk_share(selectivity)
     entry = (meta.ep, meta.max_level)  # the snapshot's: a writer in this process may have moved the live one
     dist, rows, ndist = g.search(
         q, x, k, ef, allowed, meta.n_indexed, filtered=acorn, plain_share=share, walk=walk, entry=entry

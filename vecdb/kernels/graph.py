@@ -149,6 +149,13 @@ def _prefetch_links(links3, rowmap, use_map, node):
 
 
 @inline_helper
+def _prefetch_vector(X, n):
+    # every cache line of row n (16 float32 to a 64-byte line): the first line alone left the rest to demand misses
+    for j in range(0, X.shape[1], 16):
+        prefetch_item(X, n, j)
+
+
+@inline_helper
 def _search_layer(
     q, X, links, rowmap, use_map, level_index, entry, entry_d, ef, visited, tag, allowed, n_visible, metric, pd, pi
 ):
@@ -169,8 +176,7 @@ def _search_layer(
         for t in range(1, deg + 1):  # start loading every unseen neighbour's vector before scoring any
             n = nb[t]
             if n < n_visible and visited[n] != tag:
-                for j in range(0, X.shape[1], 16):
-                    prefetch_item(X, n, j)
+                _prefetch_vector(X, n)
         nxt = cur + 1
         for t in range(1, deg + 1):
             n = nb[t]
@@ -271,22 +277,30 @@ def search_batch(
 
 @kernel
 def search_one(q, cosine, X, links0, links_up, upper_slot, ep, max_level, ef, allowed, n_visible, metric, visited,
-               tag, ids, out_d, out_id, out_row, info):  # fmt: skip
+               tag, ids, filtered, plain_share, out_d, out_id, out_row, info):  # fmt: skip
     """One raw query end to end, for the single-query fast path: prepared (queries._prepare_row, so it matches the
-    matrix path bit for bit), walked, and its k = out_d.shape[0] best allowed rows written with their ids
-    (ids[row]); out_d holds scores for dot / cosine (-distance) and squared distances for l2. info: [distances
-    computed, results written, preparation status]; a status other than OK means nothing was searched (the caller
-    takes the general path, which reports the error). Returns the last visited tag."""
+    matrix path bit for bit), walked (filtered: the walk of search_batch_filtered, else the plain one), and its
+    k = out_d.shape[0] best allowed rows written with their ids (ids[row]); out_d holds scores for dot / cosine
+    (-distance) and squared distances for l2. info: [distances computed, results written, preparation status,
+    1 if a filtered query took the plain walk]; a status other than OK means nothing was searched (the caller takes
+    the general path, which reports the error). Returns the last visited tag."""
     k = out_d.shape[0]
     qp = np.empty(q.shape[0], np.float32)
     info[2] = _prepare_row(q, qp, cosine)
     info[1] = 0
+    info[3] = 0
     if info[2] != OK or ep < 0:
         return tag
     width = max(ef, k)
-    pd, pi = _pool_arrays(width, 4)
-    size, info[0], tag = _walk_one(qp, X, links0, links_up, upper_slot, ep, max_level, width, allowed, n_visible,
-                                   metric, visited, tag, pd, pi)  # fmt: skip
+    if filtered:
+        pd, pi = _pool_arrays(width, 8)
+        size, info[0], tag, info[3] = _walk_filtered_one(qp, X, links0, links_up, upper_slot, ep, max_level, width,
+                                                         allowed, n_visible, metric, visited, tag, plain_share, pd,
+                                                         pi)  # fmt: skip
+    else:
+        pd, pi = _pool_arrays(width, 4)
+        size, info[0], tag = _walk_one(qp, X, links0, links_up, upper_slot, ep, max_level, width, allowed,
+                                       n_visible, metric, visited, tag, pd, pi)  # fmt: skip
     j = 0
     for t in range(size):
         if j >= k:
@@ -313,6 +327,61 @@ def _try_node(q, X, n, metric, visited, tag, allowed, ef, pd, pi, size, nal, nrt
         if pos < nxt:
             nxt = pos
     return size, nal, nrt, nxt, ndist
+
+
+@inline_helper
+def _walk_filtered_one(q, X, links0, links_up, upper_slot, ep, max_level, width, allowed, n_visible, metric,
+                       visited, tag, plain_share, pd, pi):  # fmt: skip
+    # one query's descent and filtered level-0 walk (see search_batch_filtered), its pool left in pd/pi:
+    # (size, distances computed, tag, 1 if it took the plain walk else 0)
+    tag = _next_tag(visited, tag)
+    d0 = _dist(q, X[ep], metric)
+    node, node_d, nd = _greedy(q, X, links_up, upper_slot, ep, d0, max_level, 0, n_visible, metric)
+    nd += 1
+    nb0 = links0[node]
+    local = 0
+    for t in range(1, nb0[0] + 1):
+        if nb0[t] < n_visible and allowed[nb0[t]]:
+            local += 1
+    if nb0[0] > 0 and local >= plain_share * nb0[0]:
+        size, nd2 = _search_layer(q, X, _as3d(links0), np.empty(0, np.int32), False, 0, node, node_d, width, visited,
+                                  tag, allowed, n_visible, metric, pd, pi)  # fmt: skip
+        return size, nd + nd2, tag, 1
+    visited[node] = tag
+    size, nal, nrt = _pool_start(pd, pi, allowed, node, node_d)  # the entry seeds the walk even if filtered out
+    cur = 0
+    while cur < size:
+        c = pi[cur]
+        pi[cur] = c | _EXPANDED
+        guess = _pool_next(pi, size, cur + 1)
+        if guess < size:
+            prefetch_row(links0, pi[guess])
+        nb = links0[c]
+        for t in range(1, nb[0] + 1):  # start loading what this expansion will read: vectors or bridges' links
+            n = nb[t]
+            if n < n_visible and visited[n] != tag:
+                if allowed[n]:
+                    _prefetch_vector(X, n)
+                else:
+                    prefetch_row(links0, n)
+        nxt = cur + 1
+        for t in range(1, nb[0] + 1):
+            n = nb[t]
+            if n >= n_visible or visited[n] == tag:
+                continue
+            if allowed[n]:
+                size, nal, nrt, nxt, nd = _try_node(q, X, n, metric, visited, tag, allowed, width, pd, pi, size,
+                                                    nal, nrt, nxt, nd)  # fmt: skip
+            else:
+                visited[n] = tag  # bridge through it once, never score it
+                nb2 = links0[n]
+                for t2 in range(1, nb2[0] + 1):
+                    n2 = nb2[t2]
+                    if n2 < n_visible and allowed[n2] and visited[n2] != tag:
+                        size, nal, nrt, nxt, nd = _try_node(q, X, n2, metric, visited, tag, allowed, width, pd,
+                                                            pi, size, nal, nrt, nxt, nd)  # fmt: skip
+        cur = _pool_next(pi, size, nxt)
+    return size, nd, tag, 0
 
 
 @kernel
@@ -348,67 +417,16 @@ def search_batch_filtered(
     k = out_d.shape[1]
     width = max(ef, k)
     pd, pi = _pool_arrays(width, 8)
-    dummy_map = np.empty(0, np.int32)
-    l0 = _as3d(links0)
     for qi in range(nq):
-        q = Q[qi]
         ndist_out[qi] = 0
+        walk_out[qi] = 0
         if ep < 0:
             out_d[qi, :] = np.inf
             out_i[qi, :] = -1
             continue
-        tag = _next_tag(visited, tag)
-        d0 = _dist(q, X[ep], metric)
-        node, node_d, nd = _greedy(q, X, links_up, upper_slot, ep, d0, max_level, 0, n_visible, metric)
-        nd += 1
-        walk_out[qi] = 0
-        nb0 = links0[node]
-        local = 0
-        for t in range(1, nb0[0] + 1):
-            if nb0[t] < n_visible and allowed[nb0[t]]:
-                local += 1
-        if nb0[0] > 0 and local >= plain_share * nb0[0]:
-            walk_out[qi] = 1
-            size, nd2 = _search_layer(q, X, l0, dummy_map, False, 0, node, node_d, width, visited, tag, allowed,
-                                      n_visible, metric, pd, pi)  # fmt: skip
-            ndist_out[qi] = nd + nd2
-            _pool_emit(pd, pi, size, allowed, k, out_d, out_i, qi)
-            continue
-        visited[node] = tag
-        size, nal, nrt = _pool_start(pd, pi, allowed, node, node_d)  # the entry seeds the walk even if filtered out
-        cur = 0
-        while cur < size:
-            c = pi[cur]
-            pi[cur] = c | _EXPANDED
-            guess = _pool_next(pi, size, cur + 1)
-            if guess < size:
-                prefetch_row(links0, pi[guess])
-            nb = links0[c]
-            for t in range(1, nb[0] + 1):  # start loading what this expansion will read: vectors or bridges' links
-                n = nb[t]
-                if n < n_visible and visited[n] != tag:
-                    if allowed[n]:
-                        prefetch_row(X, n)
-                    else:
-                        prefetch_row(links0, n)
-            nxt = cur + 1
-            for t in range(1, nb[0] + 1):
-                n = nb[t]
-                if n >= n_visible or visited[n] == tag:
-                    continue
-                if allowed[n]:
-                    size, nal, nrt, nxt, nd = _try_node(q, X, n, metric, visited, tag, allowed, width, pd, pi, size,
-                                                        nal, nrt, nxt, nd)  # fmt: skip
-                else:
-                    visited[n] = tag  # bridge through it once, never score it
-                    nb2 = links0[n]
-                    for t2 in range(1, nb2[0] + 1):
-                        n2 = nb2[t2]
-                        if n2 < n_visible and allowed[n2] and visited[n2] != tag:
-                            size, nal, nrt, nxt, nd = _try_node(q, X, n2, metric, visited, tag, allowed, width, pd,
-                                                                pi, size, nal, nrt, nxt, nd)  # fmt: skip
-            cur = _pool_next(pi, size, nxt)
-        ndist_out[qi] = nd
+        size, ndist_out[qi], tag, walk_out[qi] = _walk_filtered_one(Q[qi], X, links0, links_up, upper_slot, ep,
+                                                                     max_level, width, allowed, n_visible, metric,
+                                                                     visited, tag, plain_share, pd, pi)  # fmt: skip
         _pool_emit(pd, pi, size, allowed, k, out_d, out_i, qi)
     return tag
 
