@@ -32,7 +32,9 @@ from . import datasets
 from .common import RESULTS, save
 
 TARGET = 0.95
-EFS = (10, 16, 32, 64, 128, 256, 512)
+# beams swept by vecdb, faiss and hnswlib alike: steps of ~1.2x up to 128 (as in the ANN benchmark), then doubling
+EFS = (10, 12, 16, 20, 24, 28, 32, 40, 48, 56, 64, 72, 80, 96, 112, 128, 256, 512)
+REPEAT = 3  # best of 3 timed passes per setting: one pass on this shared machine swung a ratio by 0.1
 
 
 @dataclass
@@ -335,10 +337,14 @@ def run(data: str, systems: list[str], nq: int, k: int = 10) -> list[dict]:
                 for ef in getattr(cls, "efs", EFS):
                     for i in range(min(5, len(test))):  # warm-up
                         sysobj.query(test[i], k, case, i, ef)
-                    t0 = time.perf_counter()
                     found = [sysobj.query(test[i], k, case, i, ef) for i in range(len(test))]
-                    dt = time.perf_counter() - t0
                     r = recall(found, truths[case.name], train, test, k)
+                    dt = float("inf")
+                    for _ in range(REPEAT if r >= TARGET else 1):  # only the setting reported is timed more
+                        t0 = time.perf_counter()
+                        for i in range(len(test)):
+                            sysobj.query(test[i], k, case, i, ef)
+                        dt = min(dt, time.perf_counter() - t0)
                     rec = {
                         "data": data,
                         "system": sname,
