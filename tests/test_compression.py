@@ -300,6 +300,10 @@ def test_corrupt_state_rejected(data):
     meta, arrays = codec.state()
     with pytest.raises(InvalidArgument):
         codec_from_state(meta, {"codebooks": arrays["codebooks"][:, :3]})
+    bad = arrays["codebooks"].copy()
+    bad[0, 0, 0] = np.nan
+    with pytest.raises(InvalidArgument, match="NaN"):
+        codec_from_state(meta, {**arrays, "codebooks": bad})
     with pytest.raises(InvalidArgument):
         codec_from_state({k: v for k, v in meta.items() if k != "dim"}, arrays)
     with pytest.raises(InvalidArgument):

@@ -141,7 +141,8 @@ class PQCodec(Codec):
         return PreparedQueries(q.shape[0], {"tables": pq_kernels.adc_tables(q, self.codebooks, self.metric)})
 
     def scan_topk(self, queries, code_blocks, allowed, k):
-        return pq_kernels.scan_topk(self._prepared(queries).data["tables"], code_blocks, allowed, k)
+        # tables from checked queries and codebooks checked finite when fitted or loaded
+        return pq_kernels.scan_topk(self._prepared(queries).data["tables"], code_blocks, allowed, k, trusted=True)
 
     def distances(self, queries, codes, rows=None):
         return pq_kernels.distances(self._prepared(queries).data["tables"], self.check_codes(codes), rows)
@@ -157,6 +158,10 @@ class PQCodec(Codec):
         self.codebooks = np.ascontiguousarray(arrays["codebooks"], dtype=np.float32)
         if self.codebooks.shape != (s.m, 1 << s.nbits, self.dim // s.m) or self.dim % s.m:
             raise InvalidArgument(f"PQ state has codebooks of shape {self.codebooks.shape} for dim {self.dim}")
+        if not np.isfinite(self.codebooks).all():
+            raise InvalidArgument("PQ state has codebooks with NaN or infinity")
         self.rotation = np.ascontiguousarray(arrays["rotation"], np.float32) if "rotation" in arrays else None
         if s.opq and (self.rotation is None or self.rotation.shape != (self.dim, self.dim)):
             raise InvalidArgument("OPQ state needs a (dim, dim) rotation")
+        if self.rotation is not None and not np.isfinite(self.rotation).all():
+            raise InvalidArgument("OPQ state has a rotation with NaN or infinity")

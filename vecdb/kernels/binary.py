@@ -419,7 +419,7 @@ def asymmetric_scan_topk(
     tables = asymmetric_tables(q, q.shape[1], a)
     allowed = as_allowed(allowed)
     blocks = check_blocks(blocks, width, np.dtype(np.uint64), allowed, "binary code")
-    return pq.scan_topk(tables, [(r0, _byte_view(x)) for r0, x in blocks], allowed, k)
+    return pq.scan_topk(tables, [(r0, _byte_view(x)) for r0, x in blocks], allowed, k, trusted=True)
 
 
 def asymmetric_distances(

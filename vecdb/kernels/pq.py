@@ -21,16 +21,44 @@ TABLE_COLUMNS = 256
 
 @kernel
 def _adc_scan(T, C, row0, allowed, hd, hi):
-    # T: (nq, M * 256) flat tables. One query at a time, so its table stays in L1, and a plain reduction over
-    # the sub-codes, which LLVM vectorises into AVX2 / AVX-512 gathers (measured faster than blocking queries
-    # or rows by hand: benchmarks/compression.py).
+    # T: (nq, M * 256) flat tables. One query at a time, so its table stays in L1; four rows at a time, so four
+    # independent sums hide the latency of the table reads (measured 10-25% faster than one row at a time, whose
+    # reduction LLVM turns into gathers: 11.4 -> 10.1 ns a 48-byte row, faiss IndexPQ 9.8 with its top-k).
     nq = T.shape[0]
     m = C.shape[1]
     nb = C.shape[0]
+    n4 = nb - nb % 4
     for qi in range(nq):
         t = T[qi]
         w = hd[qi, 0]
-        for r in range(nb):
+        for r in range(0, n4, 4):
+            a = C[r]
+            b = C[r + 1]
+            c = C[r + 2]
+            e = C[r + 3]
+            s0 = np.float32(0.0)
+            s1 = np.float32(0.0)
+            s2 = np.float32(0.0)
+            s3 = np.float32(0.0)
+            for j in range(m):
+                base = j * 256
+                s0 += t[base + np.int64(a[j])]
+                s1 += t[base + np.int64(b[j])]
+                s2 += t[base + np.int64(c[j])]
+                s3 += t[base + np.int64(e[j])]
+            if s0 < w and allowed[row0 + r] != 0:
+                heap_replace_top(hd[qi], hi[qi], s0, row0 + r)
+                w = hd[qi, 0]
+            if s1 < w and allowed[row0 + r + 1] != 0:
+                heap_replace_top(hd[qi], hi[qi], s1, row0 + r + 1)
+                w = hd[qi, 0]
+            if s2 < w and allowed[row0 + r + 2] != 0:
+                heap_replace_top(hd[qi], hi[qi], s2, row0 + r + 2)
+                w = hd[qi, 0]
+            if s3 < w and allowed[row0 + r + 3] != 0:
+                heap_replace_top(hd[qi], hi[qi], s3, row0 + r + 3)
+                w = hd[qi, 0]
+        for r in range(n4, nb):
             c = C[r]
             s = np.float32(0.0)
             for j in range(m):
@@ -127,12 +155,16 @@ def scan_topk(
     blocks: list[tuple[int, np.ndarray]],
     allowed: np.ndarray,
     k: int,
+    *,
+    trusted: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-k rows by ADC distance: tables (nq, M, 256) from adc_tables, blocks of (first_row, (n, M) uint8 codes).
 
     Returns (dist, rows), each (nq, k), ascending; padded with (+inf, -1) where fewer than k rows are allowed.
+    trusted: the tables were built here from checked queries and codebooks (adc_tables, binary's byte tables), so
+    the NaN pass over them is skipped (it cost 5 of 54 us a SciFact query).
     """
-    tables = _check_tables(tables)
+    tables = np.ascontiguousarray(tables, np.float32) if trusted else _check_tables(tables)
     k = check_k(k)
     allowed = as_allowed(allowed)
     blocks = check_blocks(blocks, tables.shape[1], np.dtype(np.uint8), allowed, "PQ code")
