@@ -7,6 +7,7 @@ reader: opens read-only and checks that every snapshot it reads is consistent wh
 from __future__ import annotations
 
 import sys
+import threading
 import time
 
 import numpy as np
@@ -14,6 +15,17 @@ import numpy as np
 import vecdb
 
 DIM = 32
+
+
+def run_threads(writer, reader, readers: int, timeout: float = 300) -> list[threading.Thread]:
+    """writer() and reader(0), ..., reader(readers - 1) on threads of this process, started together and joined
+    (each for up to timeout seconds); returns the threads so a caller can check none is still alive (hung)."""
+    threads = [threading.Thread(target=writer)] + [threading.Thread(target=reader, args=(i,)) for i in range(readers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=timeout)
+    return threads
 
 
 def batch(b: int, size: int) -> tuple[list[int], np.ndarray, list[dict]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 from procs import DIM as PDIM
-from procs import batch
+from procs import batch, run_threads
 
 import vecdb
 from vecdb.params import HNSWParams
@@ -62,11 +62,7 @@ def test_readers_see_whole_batches_while_writer_grows_the_map(tmp_path):
         except BaseException as e:  # noqa: BLE001
             errors.append(e)
 
-    threads = [threading.Thread(target=writer)] + [threading.Thread(target=reader, args=(i,)) for i in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=300)
+    threads = run_threads(writer, reader, 4)
     assert not any(t.is_alive() for t in threads), "a thread hung"
     assert not errors, errors[0]
     assert min(checks) > 0 and db._env.map_size > 1 << 19

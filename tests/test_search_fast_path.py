@@ -8,6 +8,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from procs import run_threads
 from reference import beam_search, greedy_descent, two_hop_search
 
 import vecdb
@@ -285,11 +286,8 @@ def test_searches_during_one_point_upserts_stay_whole(tmp_path):
         except BaseException as e:  # noqa: BLE001
             errors.append(e)
 
-    threads = [threading.Thread(target=writer)] + [threading.Thread(target=reader, args=(s,)) for s in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=300)
+    threads = run_threads(writer, reader, 3)
+    assert not any(t.is_alive() for t in threads), "a thread hung"
     assert not errors, errors[0]
     assert col.search("v", new[-1], k=1).ids == [10_299]
     db.close()

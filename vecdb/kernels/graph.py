@@ -94,17 +94,25 @@ def _pool_next(pi, size, cur):
 
 
 @inline_helper
-def _pool_emit(pd, pi, size, allowed, k, out_d, out_i, qi):
-    # the k best allowed entries into out row qi, ascending, +inf / -1 padding
+def _pool_take(pd, pi, size, allowed, k, out_d, out_i, sign):
+    # the (up to) k best allowed entries into the 1-D out_d (distance times sign) and out_i, ascending distance;
+    # returns how many were written
     j = 0
     for t in range(size):
         if j >= k:
             break
         n = pi[t] & _NODE
         if allowed[n]:
-            out_d[qi, j] = pd[t]
-            out_i[qi, j] = n
+            out_d[j] = sign * pd[t]
+            out_i[j] = n
             j += 1
+    return j
+
+
+@inline_helper
+def _pool_emit(pd, pi, size, allowed, k, out_d, out_i, qi):
+    # the k best allowed entries into out row qi, ascending, +inf / -1 padding
+    j = _pool_take(pd, pi, size, allowed, k, out_d[qi], out_i[qi], np.float32(1.0))
     for t in range(j, k):
         out_d[qi, t] = np.inf
         out_i[qi, t] = -1
@@ -303,16 +311,9 @@ def search_one(q, cosine, X, links0, links_up, upper_slot, ep, max_level, ef, al
         pd, pi = _pool_arrays(width, 4)
         size, info[0], tag = _walk_one(qp, X, links0, links_up, upper_slot, ep, max_level, width, allowed,
                                        n_visible, metric, visited, tag, pd, pi)  # fmt: skip
-    j = 0
-    for t in range(size):
-        if j >= k:
-            break
-        n = pi[t] & _NODE
-        if allowed[n]:
-            out_d[j] = pd[t] if metric == 1 else -pd[t]
-            out_row[j] = n
-            out_id[j] = ids[n]
-            j += 1
+    j = _pool_take(pd, pi, size, allowed, k, out_d, out_row, np.float32(1.0 if metric == 1 else -1.0))
+    for t in range(j):
+        out_id[t] = ids[out_row[t]]
     info[1] = j
     return tag
 
