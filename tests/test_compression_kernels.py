@@ -46,7 +46,7 @@ def _random_codes(rng, n, words):
 
 @pytest.mark.parametrize("nq", [1, 3, 4, 9])
 @pytest.mark.parametrize("words", [1, 2, 6])
-@pytest.mark.parametrize("k", [10, 40, 250])  # heap path; histogram-selection path (k >= SELECT_MIN_K)
+@pytest.mark.parametrize("k", [10, 40, 250])
 def test_hamming_scan_matches_numpy(nq, words, k, rng):
     x = _random_codes(rng, 300, words)
     q = _random_codes(rng, nq, words)
@@ -55,12 +55,16 @@ def test_hamming_scan_matches_numpy(nq, words, k, rng):
     _check_topk(dist, rows, hamming_matrix(q, x), allowed, k)
 
 
-def test_hamming_selection_path_keeps_lowest_rows_on_ties(rng):
+def test_hamming_selection_keeps_lowest_rows_on_ties(rng):
     x = np.zeros((200, 1), np.uint64)
     x[150:] = 1  # distance 1 from the query; rows 0..149 tie at 0
     dist, rows = binary.scan_topk(np.zeros((1, 1), np.uint64), _blocks(x, 64), np.ones(200, np.uint8), 40)
     assert rows[0].tolist() == list(range(40)) and (dist == 0).all()
-    assert binary.SELECT_MIN_K <= 40
+    # ties at the cut across blocks: rows 0..63 at distance 1, 64..199 at 0; the 70 best are 64..133
+    x = np.ones((200, 1), np.uint64)
+    x[64:] = 0
+    dist, rows = binary.scan_topk(np.zeros((1, 1), np.uint64), _blocks(x, 64), np.ones(200, np.uint8), 140)
+    assert sorted(rows[0].tolist()) == [0, 1, 2, 3] + list(range(64, 200))
 
 
 def test_hamming_ties_broken_by_row(rng):
@@ -344,3 +348,41 @@ def test_parallel_paths_match_serial(kind, rng, monkeypatch):
             dist, rows = pq.scan_topk(pq.adc_tables(q, cb, "l2"), _blocks(x_pq, block), allowed, 7)
             full = adc_matrix(q, cb, x_pq, "l2")
         _check_topk(dist, rows, full, allowed, 7, tol=1e-3)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
+def test_rescore_in_blocks_equals_rescore(metric, rng, tmp_path):
+    """The engine's in-place rescoring (rows read from LMDB blocks by address) against rescore() over an array:
+    same rows, same order, same distances, including exact ties (duplicate rows) and -1 padding."""
+    import lmdb
+
+    from vecdb.compression import rescore
+    from vecdb.kernels.rescore import rescore_in_blocks
+    from vecdb.storage.blocks import BlockArray
+
+    x = rng.normal(size=(700, 12)).astype(np.float32)
+    if metric == "cosine":
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+    x[300:320] = x[5]  # exact ties with row 5
+    q = x[[5, 17, 650]] + np.float32(0.01) * rng.normal(size=(3, 12)).astype(np.float32)
+    if metric == "cosine":
+        q /= np.linalg.norm(q, axis=1, keepdims=True)
+    q = np.ascontiguousarray(q, np.float32)
+    cand = np.stack([rng.permutation(700)[:90] for _ in range(3)])
+    first = np.r_[5, 300:320, 1, 2, 3, 4]
+    cand[0] = np.r_[first, [r for r in rng.permutation(700) if r not in first][:65]]
+    cand[2, 5:] = -1  # fewer candidates than k: padded with (+inf, -1)
+    env = lmdb.open(str(tmp_path / "db"), map_size=1 << 26, max_dbs=2)
+    db = env.open_db(b"block")
+    col = BlockArray(uid=1, slot=0, dtype=np.dtype(np.float32), width=12, block_rows=64)
+    with env.begin(write=True) as txn:
+        col.write_rows(txn, db, 0, x)
+    with env.begin(buffers=True) as txn:
+        d, r = rescore_in_blocks(q, cand.astype(np.int64), col.addresses(txn, db, 700), 64, metric, 10)
+    env.close()
+    rd, rr = rescore(q, cand, x, metric, 10)
+    np.testing.assert_array_equal(r, rr)
+    np.testing.assert_allclose(d, rd, rtol=1e-6, atol=1e-6)
+    tied = [v for v in r[0].tolist() if v == 5 or 300 <= v < 320]
+    assert tied == [5] + list(range(300, 300 + len(tied) - 1)) and len(tied) >= 2  # ties go to the lowest rows
+    assert (r[2, 5:] == -1).all() and np.isinf(d[2, 5:]).all() and (r[2, :5] >= 0).all()

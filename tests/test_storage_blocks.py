@@ -1,4 +1,5 @@
-"""BlockArray.take (rescoring reads only the blocks holding its candidates) against the row-by-row reader."""
+"""BlockArray.take (rescoring reads only the blocks holding its candidates) against the row-by-row reader; block
+addresses in the memory map, and their cache per snapshot."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 
 from vecdb.errors import CorruptDatabase
-from vecdb.storage.blocks import BlockArray
+from vecdb.storage.blocks import BlockArray, SnapshotAddresses
 
 
 @pytest.fixture
@@ -51,3 +52,31 @@ def test_take_reports_missing_blocks_and_rows_past_the_end(column):
     with env.begin(buffers=True) as txn:
         with pytest.raises(CorruptDatabase, match="missing"):
             col.take(txn, db, np.array([5000]))
+
+
+def test_addresses_read_each_row_in_place(column):
+    env, db, col, data = column
+    with env.begin(buffers=True) as txn:
+        addrs = col.addresses(txn, db, 1000)
+        assert addrs.shape == (16,) and addrs.dtype == np.int64
+        views = col.views(txn, db, 1000)
+        for (first, view), a in zip(views, addrs.tolist()):
+            assert view.__array_interface__["data"][0] == a and first % 64 == 0
+
+
+def test_snapshot_addresses_follow_the_transaction_id(column):
+    env, db, col, data = column
+    cache = SnapshotAddresses(col)
+    with env.begin(buffers=True) as txn:
+        first = cache.get(txn, db, 1000)
+    with env.begin(buffers=True) as txn:
+        assert cache.get(txn, db, 1000) is first  # same snapshot: reused
+        assert cache.get(txn, db, 640) is not first  # fewer rows asked: read again
+    with env.begin(write=True) as txn:
+        col.write_rows(txn, db, 1000, np.ones((10, 5), np.float32))  # a commit moves the txn id (and the tail)
+    with env.begin(buffers=True) as txn:
+        again = cache.get(txn, db, 1010)
+        assert again.shape == (16,)
+        np.testing.assert_array_equal(again, col.addresses(txn, db, 1010))
+    with env.begin(buffers=True) as txn:
+        assert cache.get(txn, db, 0).shape == (0,)

@@ -17,19 +17,20 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..errors import InvalidArgument
+from ..kernels.rescore import rescore_in_blocks
 from ..storage import tombstones
 from ..storage.blocks import BlockArray, block_rows_for
 from ..storage.parsed import ParsedCache
 from ..storage.states import get_state, put_state
 from .base import Codec, CompressionSpec, codec_from_state, sample_rows
-from .rescore import DEFAULT_FACTORS, candidates_for, oversampling_for, rescore_fetched
+from .rescore import DEFAULT_FACTORS, candidates_for, oversampling_for
 
 CODE_SLOT_BASE = 4000  # block slots of code columns (vector fields use 0.., ids 900, graphs 1000.., FDEs 3000..)
 DEFAULT_TRAIN_ROWS = 20_000
@@ -223,7 +224,8 @@ class CompressedField:
         t: Trained,
         txn,
         blocks,
-        fetch: Callable[[np.ndarray], np.ndarray],
+        float_addrs: np.ndarray,
+        float_block_rows: int,
         n_rows: int,
         q: np.ndarray,
         k: int,
@@ -235,9 +237,9 @@ class CompressedField:
         recall_target: float | None,
     ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
         """Fused top-k over the code blocks (disallowed rows skipped) for k * oversample candidates, then exact
-        rescoring with the float vectors, read by fetch(sorted unique rows) -> their vectors (only the candidates'
-        blocks, not the column). Returns (dist, rows, explain); without rescoring the distances are the codec's own
-        (smaller is better)."""
+        rescoring with the float vectors, read in place from the float column's blocks (float_addrs: their addresses
+        in this snapshot, float_block_rows rows each). Returns (dist, rows, explain); without rescoring the distances
+        are the codec's own (smaller is better)."""
         factor = (oversample if oversample is not None else t.oversample(recall_target)) if do_rescore else 1.0
         n_cand = min(candidates_for(k, factor), max(n_allowed, 1)) if do_rescore else k
         code_blocks = t.column.views(txn, blocks, n_rows)
@@ -251,6 +253,7 @@ class CompressedField:
         }
         if not do_rescore:
             return cdist, crows, explain
-        dist, rows = rescore_fetched(q, crows.astype(np.int64, copy=False), fetch, self.metric, k)
+        cand = np.ascontiguousarray(crows, dtype=np.int64)
+        dist, rows = rescore_in_blocks(q, cand, float_addrs, float_block_rows, self.metric, k)
         explain["rows_rescored"] = int(n_cand)
         return dist, rows, explain

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..schema import Dense
 from ..storage import tombstones
-from ..storage.blocks import BlockArray
+from ..storage.blocks import BlockArray, SnapshotAddresses
 from ..storage.keys import State
 from .hnsw import Graph
 from .runtime import FieldIndex, VectorCache
@@ -30,6 +30,10 @@ class FieldState:
     column: BlockArray
     vectors: VectorCache
     index: FieldIndex | None
+    addresses: SnapshotAddresses = field(init=False)  # the float blocks' addresses, for rescoring in place
+
+    def __post_init__(self) -> None:
+        self.addresses = SnapshotAddresses(self.column)
 
 
 @dataclass

@@ -1,5 +1,6 @@
-"""LLVM intrinsics Numba does not expose: a prefetch of one row of a 2-D array (for graph walks, whose next
-vectors are random memory reads the CPU cannot predict)."""
+"""LLVM operations Numba does not expose: a prefetch of one row of a 2-D array (for graph walks, whose next
+vectors are random memory reads the CPU cannot predict), and a float32 pointer from an address (rescoring reads
+candidate rows straight from LMDB's memory map, block by block, without a Python call per block)."""
 
 from __future__ import annotations
 
@@ -48,3 +49,17 @@ def prefetch_row(typingctx, arr, idx):
 def prefetch_item(typingctx, arr, idx, col):
     """Hint the CPU to load arr[idx, col] (read, high locality): with col stepping by a cache line, a whole row."""
     return types.void(arr, idx, col), _codegen
+
+
+@intrinsic
+def f32_pointer(typingctx, addr):
+    """The address (an integer) as a float32 pointer, for numba.carray. The caller guarantees the memory is valid
+    for as long as the array is used."""
+    if not isinstance(addr, types.Integer):
+        return None
+    sig = types.CPointer(types.float32)(addr)
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+
+    return sig, codegen

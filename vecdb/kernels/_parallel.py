@@ -12,7 +12,7 @@ import numpy as np
 
 from .._threads import fan_out, n_threads
 from ..errors import InvalidArgument
-from .topk import merge_heaps, new_heaps
+from .topk import merge_heaps, new_heaps, sort_heaps
 
 # Below this much work (query x row x inner-loop units), threads cost more than they save.
 PARALLEL_MIN_WORK = 2_000_000
@@ -81,16 +81,7 @@ def fused_topk(
     else:  # one query, one big block: split the block's rows
         pieces = [(row0 + s, x[s : s + len(x) // threads + 1]) for row0, x in blocks for s in _starts(len(x), threads)]
         hd, hi = merge_heaps(fan_out(run, [(per_query, [p]) for p in pieces]))
-    return sort_results(hd, hi)
-
-
-def sort_results(hd: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Heaps -> rows ascending by distance, ties by row, padding (+inf, -1) last. One vectorised lexsort over all
-    queries: with candidate lists of ~100 (rescoring) it is several times faster than sorting query by query."""
-    if hd.size == 0:
-        return hd, hi
-    order = np.lexsort((hi, hd), axis=-1)
-    return np.take_along_axis(hd, order, -1), np.take_along_axis(hi, order, -1)
+    return sort_heaps(hd, hi)
 
 
 def _starts(n: int, parts: int) -> list[int]:

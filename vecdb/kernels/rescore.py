@@ -2,17 +2,41 @@
 
 out[q, j] = distance(Q[q], V[idx[q, j]]), +inf where idx[q, j] < 0 (padding). Same conventions as kernels/dense:
 -<q, x> for dot / cosine (unit vectors), squared L2 for l2.
+
+rescore_in_blocks is the engine's rescoring: it reads each candidate's row where it lies, in the LMDB blocks of the
+float column (their addresses in the memory map, one per block), and keeps the k best per query; no copy of the
+candidates, no Python call per block.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from numba import carray
 
 from .._threads import fan_out, n_threads
 from ..errors import InvalidArgument
-from ..jit import kernel
+from ..jit import inline_helper, kernel
+from ._intrinsics import f32_pointer
 from ._parallel import PARALLEL_MIN_WORK
 from .dense import METRIC_CODE
+from .topk import heap_push_lex, new_heaps, sort_heaps
+
+
+@inline_helper
+def _neg_dot(q, x, d):
+    s = np.float32(0.0)
+    for t in range(d):
+        s += q[t] * x[t]
+    return -s
+
+
+@inline_helper
+def _sq_l2(q, x, d):
+    s = np.float32(0.0)
+    for t in range(d):
+        u = q[t] - x[t]
+        s += u * u
+    return s
 
 
 @kernel
@@ -22,14 +46,7 @@ def _gathered_dot(Q, V, idx, out):
         q = Q[qi]
         for j in range(idx.shape[1]):
             r = idx[qi, j]
-            if r < 0:
-                out[qi, j] = np.inf
-                continue
-            x = V[r]
-            s = np.float32(0.0)
-            for t in range(d):
-                s += q[t] * x[t]
-            out[qi, j] = -s
+            out[qi, j] = np.inf if r < 0 else _neg_dot(q, V[r], d)
 
 
 @kernel
@@ -39,15 +56,38 @@ def _gathered_l2(Q, V, idx, out):
         q = Q[qi]
         for j in range(idx.shape[1]):
             r = idx[qi, j]
+            out[qi, j] = np.inf if r < 0 else _sq_l2(q, V[r], d)
+
+
+@kernel
+def _rescore_in_blocks(Q, addrs, block_rows, cand, l2, hd, hi):
+    # cand: (nq, c) rows, -1 = none; row r is float32[d] at addrs[r // block_rows] + (r % block_rows) * 4d
+    nq, d = Q.shape
+    row_bytes = 4 * d
+    for qi in range(nq):
+        q = Q[qi]
+        for j in range(cand.shape[1]):
+            r = cand[qi, j]
             if r < 0:
-                out[qi, j] = np.inf
                 continue
-            x = V[r]
-            s = np.float32(0.0)
-            for t in range(d):
-                u = q[t] - x[t]
-                s += u * u
-            out[qi, j] = s
+            b = r // block_rows
+            x = carray(f32_pointer(addrs[b] + (r - b * block_rows) * row_bytes), (d,))
+            dist = _sq_l2(q, x, d) if l2 else _neg_dot(q, x, d)
+            heap_push_lex(hd[qi], hi[qi], dist, r)
+
+
+def rescore_in_blocks(
+    q: np.ndarray, cand: np.ndarray, addrs: np.ndarray, block_rows: int, metric: str, k: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The k best of each query's candidate rows by exact distance: (dist, rows), each (nq, k), ascending, ties by
+    row, padded (+inf, -1). The same result as rescore() over the same candidates. Trusted inputs (the engine's
+    search path): q checked C-contiguous float32 (nq, d); cand int64 (nq, c), every row >= 0 below the rows the
+    blocks hold, or -1; addrs the int64 addresses of the column's blocks of block_rows rows each, valid (the
+    snapshot that read them is open) for the whole call."""
+    hd, hi = new_heaps(q.shape[0], k)
+    if cand.size:
+        _rescore_in_blocks(q, addrs, block_rows, cand, METRIC_CODE[metric] == 1, hd, hi)
+    return sort_heaps(hd, hi)
 
 
 def gathered_distances(queries: np.ndarray, vectors: np.ndarray, idx: np.ndarray, metric: str) -> np.ndarray:

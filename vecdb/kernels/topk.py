@@ -35,6 +35,57 @@ def heap_sift_top(hd, hi, n, d, i):
     hi[pos] = i
 
 
+@inline_helper
+def _lex_sift(hd, hi, pos, n, d, i):
+    # place (d, i) at pos of the (distance, index) max-heap hd/hi[:n] and sift it down
+    while True:
+        child = 2 * pos + 1
+        if child >= n:
+            break
+        c2 = child + 1
+        if c2 < n and (hd[c2] > hd[child] or (hd[c2] == hd[child] and hi[c2] > hi[child])):
+            child = c2
+        if hd[child] < d or (hd[child] == d and hi[child] < i):
+            break
+        hd[pos] = hd[child]
+        hi[pos] = hi[child]
+        pos = child
+    hd[pos] = d
+    hi[pos] = i
+
+
+@inline_helper
+def heap_push_lex(hd, hi, d, i):
+    """Offer (d, i) to a full max-heap ordered by (distance, index): it enters when it is smaller than the root in
+    that order, so among equal distances the lower index is kept (what a stable sort of every candidate keeps).
+    Empty slots (+inf, -1) are larger than any finite entry."""
+    if d > hd[0] or (d == hd[0] and i >= hi[0] and hi[0] >= 0):
+        return
+    _lex_sift(hd, hi, 0, hd.shape[0], d, i)
+
+
+@inline_helper
+def heap_fill_lex(hd, hi, sel_d, sel_i, m):
+    """Merge m entries into a (distance, index) max-heap: pushed one by one when the heap holds entries already,
+    else copied in and heapified (O(k) instead of O(m log k) for the first block of a scan)."""
+    k = hd.shape[0]
+    fresh = True
+    for t in range(k):
+        if hi[t] >= 0:
+            fresh = False
+            break
+    if not fresh or m > k:
+        for t in range(m):
+            heap_push_lex(hd, hi, sel_d[t], sel_i[t])
+        return
+    for t in range(m):
+        hd[t] = sel_d[t]
+        hi[t] = sel_i[t]
+    # slots m..k-1 stay (+inf, -1), the largest entries: they belong at the bottom; heapify the whole array
+    for pos in range(k // 2 - 1, -1, -1):
+        _lex_sift(hd, hi, pos, k, hd[pos], hi[pos])
+
+
 def new_heaps(nq: int, k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.full((nq, k), np.inf, np.float32), np.full((nq, k), -1, np.int64)
 

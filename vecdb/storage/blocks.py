@@ -28,6 +28,10 @@ def block_rows_for(row_bytes: int) -> int:
     return max(rows, 64)
 
 
+def _address(view: np.ndarray) -> int:
+    return view.__array_interface__["data"][0]
+
+
 @dataclass(frozen=True)
 class BlockArray:
     """One column of rows: `width` items of `dtype` per row, `block_rows` rows per LMDB value."""
@@ -112,6 +116,12 @@ class BlockArray:
             np.take(np.frombuffer(buf, dtype=dtype).reshape(n, width), local[lo:hi], axis=0, out=out[lo:hi])
         return out
 
+    def addresses(self, txn: lmdb.Transaction, db, n_rows: int) -> np.ndarray:
+        """int64 addresses, in LMDB's memory map, of the blocks covering rows [0, n_rows) (each checked to hold its
+        rows, as views() does): a kernel reads row r at addresses[r // block_rows] + (r % block_rows) * row_bytes.
+        Valid while this snapshot is open (txn has buffers=True)."""
+        return np.array([_address(v) for _, v in self.views(txn, db, n_rows)], np.int64)
+
     def write_rows(self, txn: lmdb.Transaction, db, first_row: int, data: np.ndarray) -> None:
         """Write rows [first_row, first_row + len(data)); rows before first_row in its block are kept."""
         data = np.ascontiguousarray(data, dtype=self.dtype).reshape(-1, self.width)
@@ -163,3 +173,33 @@ def delete_prefix(txn: lmdb.Transaction, db, prefix: bytes, start: bytes | None 
             if not cur.delete():
                 break
     return n
+
+
+class SnapshotAddresses:
+    """BlockArray.addresses of one column, kept across the read transactions of one snapshot.
+
+    Reading every block's address costs an LMDB get a block (a 1 MiB block holds ~680 rows of 384-d floats), which
+    a rescoring of a few hundred candidates would pay on every search. The addresses stay right while the snapshot
+    is the same: LMDB never writes a page that a committed snapshot reaches while a reader of that snapshot is open
+    (the caller's transaction is one, with the same txn id), and a page's place in the map only moves when the map
+    itself moves, which the first block's address (read again on every call) shows. So: keyed by (txn id, rows,
+    address of block 0)."""
+
+    def __init__(self, column: BlockArray) -> None:
+        self.column = column
+        self._last: tuple[int, int, int, np.ndarray] | None = None
+
+    def get(self, txn: lmdb.Transaction, db, n_rows: int) -> np.ndarray:
+        if n_rows <= 0:
+            return np.zeros(0, np.int64)
+        buf = txn.get(self.column.key(0), db=db)
+        if buf is None:
+            raise CorruptDatabase(f"block 0 of slot {self.column.slot} is missing")
+        first = _address(np.frombuffer(buf, np.uint8))
+        tid = txn.id()
+        last = self._last
+        if last is not None and last[0] == tid and last[1] == n_rows and last[2] == first:
+            return last[3]
+        addrs = self.column.addresses(txn, db, n_rows)
+        self._last = (tid, n_rows, int(addrs[0]), addrs)
+        return addrs
