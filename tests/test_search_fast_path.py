@@ -8,11 +8,11 @@ import textwrap
 
 import numpy as np
 import pytest
+from plans import CountPlans, same_hits
 from procs import run_threads
 from reference import beam_search, greedy_descent, two_hop_search
 
 import vecdb
-import vecdb.collection as collection_module
 from vecdb import filters as F
 from vecdb.index.hnsw import Graph
 from vecdb.kernels import graph as gk
@@ -32,32 +32,11 @@ def _col(db, metric="cosine", n=3000, rng=None, ids=None, payload=True, **index)
     return col, x
 
 
-class _CountPlans:
-    """Counts calls of the general planner (dense_search) made by Collection.search."""
-
-    def __init__(self, monkeypatch):
-        self.calls = 0
-        real = collection_module.dense_search
-
-        def counted(*a, **kw):
-            self.calls += 1
-            return real(*a, **kw)
-
-        monkeypatch.setattr(collection_module, "dense_search", counted)
-
-
-def _same(a, b):
-    assert a.ids == b.ids
-    assert a.scores.dtype == b.scores.dtype and np.array_equal(a.scores, b.scores)  # bit for bit
-    assert a.payloads == b.payloads
-    assert a.explain == b.explain
-
-
 @pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
 def test_one_query_matches_the_general_path_bit_for_bit(tmp_path, metric, monkeypatch):
     db = vecdb.open(tmp_path / "db")
     col, _ = _col(db, metric)
-    plans = _CountPlans(monkeypatch)
+    plans = CountPlans(monkeypatch)
     rng = np.random.default_rng(1)
     for i in range(40):
         q = rng.standard_normal(DIM).astype(np.float32)
@@ -69,7 +48,7 @@ def test_one_query_matches_the_general_path_bit_for_bit(tmp_path, metric, monkey
             assert plans.calls == before, "a plain single query should not need the general planner"
             batch = col.search("v", q[None], k=k, params=params, with_payload=with_payload)[0]
             assert plans.calls == before + 1
-            _same(one, batch)
+            same_hits(one, batch)
             assert one.explain["path"] == "hnsw" and len(one.ids) == k
     db.close()
 
@@ -79,12 +58,12 @@ def test_string_ids_and_dead_rows_below_the_replan_threshold(tmp_path, monkeypat
     n = 2000
     col, x = _col(db, "l2", n=n, ids=[f"doc-{i}" for i in range(n)])
     col.delete([f"doc-{i}" for i in range(0, n, 20)])  # 5% dead: still the plain walk, dead rows never returned
-    plans = _CountPlans(monkeypatch)
+    plans = CountPlans(monkeypatch)
     found = []
     for i in range(1, 400, 7):
         one = col.search("v", x[i], k=10)
         assert plans.calls == 0
-        _same(one, col.search("v", x[i][None], k=10)[0])
+        same_hits(one, col.search("v", x[i][None], k=10)[0])
         plans.calls = 0
         assert all(int(s.split("-")[1]) % 20 for s in one.ids)  # no deleted point
         if i % 20:
@@ -96,7 +75,7 @@ def test_string_ids_and_dead_rows_below_the_replan_threshold(tmp_path, monkeypat
 def test_the_general_path_runs_where_the_plan_differs(tmp_path, monkeypatch):
     db = vecdb.open(tmp_path / "db")
     col, x = _col(db, "cosine", n=1000)
-    plans = _CountPlans(monkeypatch)
+    plans = CountPlans(monkeypatch)
     q = x[3]
     col.search("v", q, k=5)
     assert plans.calls == 0
@@ -108,7 +87,7 @@ def test_the_general_path_runs_where_the_plan_differs(tmp_path, monkeypatch):
         before = plans.calls
         hits = col.search("v", q, **{"k": 5, **kwargs})
         assert plans.calls == before + (0 if "k" in kwargs else 1)
-        _same(hits, col.search("v", q[None], **{"k": 5, **kwargs})[0])
+        same_hits(hits, col.search("v", q[None], **{"k": 5, **kwargs})[0])
     col.upsert([5000], np.ones((1, DIM), np.float32), [{"g": 1}])  # an unindexed tail: scanned exactly and merged
     before = plans.calls
     hits = col.search("v", np.ones(DIM, np.float32), k=3)
@@ -135,7 +114,7 @@ def test_bad_queries_get_the_general_paths_errors(tmp_path):
             col.search("v", bad, k=3)
     big = np.zeros(DIM, np.float32)
     big[:2] = [1e15, -1e15]  # a sum of squares above the quick check's bound, but valid: the full check passes it
-    _same(col.search("v", big, k=3), col.search("v", big[None], k=3)[0])
+    same_hits(col.search("v", big, k=3), col.search("v", big[None], k=3)[0])
     with pytest.raises(vecdb.InvalidArgument):
         col.search("v", np.ones(DIM + 1, np.float32), k=3)
     for k in (0, -1, 10_001, 2.0):
@@ -147,7 +126,7 @@ def test_bad_queries_get_the_general_paths_errors(tmp_path):
 def test_the_hot_snapshot_follows_every_commit(tmp_path, monkeypatch):
     db = vecdb.open(tmp_path / "db")
     col, x = _col(db, "l2", n=1500, index_threshold=0)  # index_threshold 0: every upsert links its rows at once
-    plans = _CountPlans(monkeypatch)
+    plans = CountPlans(monkeypatch)
     target = np.full(DIM, 9.0, np.float32)
     assert 7777 not in col.search("v", target, k=5).ids
     col.upsert([7777], target[None], [{"g": 0}])
@@ -161,7 +140,7 @@ def test_the_hot_snapshot_follows_every_commit(tmp_path, monkeypatch):
     col.compact(progress=False)  # a new epoch: rows renumbered, the graph rebuilt or repaired
     hits = col.search("v", target + 1, k=2)
     assert hits.ids[0] == 7777
-    _same(hits, col.search("v", (target + 1)[None], k=2)[0])
+    same_hits(hits, col.search("v", (target + 1)[None], k=2)[0])
     assert plans.calls == 1  # the matrix query above: every single query took the fast path
     db.close()
 
@@ -300,7 +279,7 @@ def test_filtered_single_queries_match_the_general_path(tmp_path, metric, monkey
     agree either way."""
     db = vecdb.open(tmp_path / "db")
     col, x = _col(db, metric, n=20_000)
-    plans = _CountPlans(monkeypatch)
+    plans = CountPlans(monkeypatch)
     rng = np.random.default_rng(3)
     seen = {"fast": 0, "general": 0}
     walks = set()
@@ -312,7 +291,7 @@ def test_filtered_single_queries_match_the_general_path(tmp_path, metric, monkey
             one = col.search("v", q, k=10, filter=f, params=params)
             fast = plans.calls == before
             batch = col.search("v", q[None], k=10, filter=f, params=params)[0]
-            _same(one, batch)
+            same_hits(one, batch)
             assert fast == batch.explain["path"].startswith("hnsw"), batch.explain  # fast exactly where it walks
             seen["fast" if fast else "general"] += 1
             if fast:

@@ -66,12 +66,17 @@ def test_addresses_read_each_row_in_place(column):
 
 def test_snapshot_addresses_follow_the_transaction_id(column):
     env, db, col, data = column
-    cache = SnapshotAddresses(col)
+    generation = [0]
+    cache = SnapshotAddresses(col, lambda: generation[0])
     with env.begin(buffers=True) as txn:
         first = cache.get(txn, db, 1000)
     with env.begin(buffers=True) as txn:
         assert cache.get(txn, db, 1000) is first  # same snapshot: reused
-        assert cache.get(txn, db, 640) is not first  # fewer rows asked: read again
+        generation[0] += 1  # the map moved
+        moved = cache.get(txn, db, 1000)
+        assert moved is not first
+        np.testing.assert_array_equal(moved, first)  # (it did not really move here)
+        assert cache.get(txn, db, 640) is not moved  # fewer rows asked: read again
     with env.begin(write=True) as txn:
         col.write_rows(txn, db, 1000, np.ones((10, 5), np.float32))  # a commit moves the txn id (and the tail)
     with env.begin(buffers=True) as txn:

@@ -20,12 +20,14 @@ from . import filters as filter_ops
 from . import payload as payload_codec
 from .compression.binary_field import prepare_binary
 from .compression.engine import CompressedField
+from .compression.fast import CodeCache, HotCodes, hot_codes, plan_one, sign_fast_path
 from .drift.registry import ModelRegistry, check_version
 from .errors import InvalidArgument, NotFound, ResourceExhausted
 from .filtering import FilterEvaluator
 from .ids import STR_SENTINEL, PointId, decode_id, encode_id, encode_ids, id_values
 from .index.maintain import FieldState, IndexTxn, compact_field, index_rows
 from .index.runtime import FieldIndex, VectorCache
+from .kernels.binary import sign_search_one
 from .kernels.dense import to_scores
 from .kernels.graph import search_one
 from .multivector.field import MultiVectorField
@@ -35,7 +37,7 @@ from .results import Hits, Point, ScrollPage
 from .schema import Binary, CollectionSchema, Dense, MultiVector
 from .search import HotGraph, dense_search, filtered_beam, hot_graph, plain_walk_share
 from .storage import tombstones
-from .storage.blocks import BlockArray, block_rows_for, delete_prefix
+from .storage.blocks import BlockArray, SnapshotAddresses, block_rows_for, delete_prefix
 from .storage.keys import MAX_ROWS, ROW_VALUE, State, meta_key, row_key, row_keys, row_values, uid_prefix
 from .storage.parsed import ParsedCache
 from .vectors import prepare, prepare_queries
@@ -70,7 +72,7 @@ class Collection:
                 self._codes[fname] = CompressedField(uid, int(lay["slot"]), fname, f.compression, f.metric)
             if isinstance(f, Binary):
                 column = BlockArray(uid, int(lay["slot"]), np.dtype(np.uint64), f.words, int(lay["block_rows"]))
-                self._fields[fname] = FieldState(fname, f, column, VectorCache(column), None)
+                self._fields[fname] = FieldState(fname, f, column, VectorCache(column), None, self._addrs(column))
                 continue
             if isinstance(f, MultiVector):
                 hidden, dense, slot, rows = f"{fname}#fde", f.fde_field(), int(lay["fde_slot"]), lay["fde_block_rows"]
@@ -79,7 +81,7 @@ class Collection:
                 hidden, dense, slot, rows = fname, f, int(lay["slot"]), lay["block_rows"]
             column = BlockArray(uid, slot, np.dtype(np.float32), dense.dim, int(rows))
             index = FieldIndex(uid, slot, dense) if dense.index is not None else None
-            self._fields[hidden] = FieldState(hidden, dense, column, VectorCache(column), index)
+            self._fields[hidden] = FieldState(hidden, dense, column, VectorCache(column), index, self._addrs(column))
         self._columns = {name: fs.column for name, fs in self._fields.items()}
         self._models = {
             fname: ModelRegistry(uid, int(layout[fname]["slot"]), fname)
@@ -94,14 +96,20 @@ class Collection:
         self._live_cache: tuple[tuple[int, int], np.ndarray] | None = None
         self._state_key = meta_key(uid, _STATE)
         self._state_cache = ParsedCache(State.unpack)
-        # single-query fast path: indexed dense fields whose default plan is the graph (a compressed field keeps the
-        # graph as its default while it has an index), and the last hot snapshot of each
-        self._walkable = {
-            n: (fs, (fs.field.dim,))
-            for n, fs in self._fields.items()
-            if fs.index is not None and n in schema.vectors and n not in self._mv
-        }
+        # single-query fast paths, field -> (state, query shape, method, the SearchParams flag it needs): indexed
+        # dense fields whose default plan is the graph (a compressed field keeps the graph as its default while it
+        # has an index), and sign-compressed fields searched on their codes; the last hot snapshot of each
+        self._one: dict[str, tuple] = {}
+        for n, fs in self._fields.items():
+            if n not in schema.vectors or n in self._mv:
+                continue
+            if fs.index is not None:
+                self._one[n] = (fs, (fs.field.dim,), Collection._search_one, "walk_only")
+            elif n in self._codes and sign_fast_path(self._codes[n].spec):
+                self._one[n] = (fs, (fs.field.dim,), Collection._search_sign_one, "rescores_codes")
         self._hot: dict[str, HotGraph] = {}
+        self._hot_codes: dict[str, HotCodes] = {}
+        self._code_caches = {n: CodeCache() for n in self._codes}
         self._last_filter: tuple | None = None
         self._tls = threading.local()
 
@@ -109,6 +117,10 @@ class Collection:
         return f"Collection({self.name!r}, {self.schema!r})"
 
     # ------------------------------------------------------------------ state
+    def _addrs(self, column: BlockArray) -> SnapshotAddresses:
+        env = self._env
+        return SnapshotAddresses(column, lambda: env.map_generation)
+
     def _state(self, txn) -> State:
         raw = txn.get(self._state_key, db=self._t["meta"])
         if raw is None:
@@ -426,17 +438,17 @@ class Collection:
         Binary fields: exact Hamming scan; scores are -(differing bits).
         """
         if type(queries) is np.ndarray and model_version is None:
-            fast = self._walkable.get(field)
-            if (  # one float32 query, at most ef set: the fast path (it may hand back None)
+            fast = self._one.get(field)
+            if (  # one float32 query on a path with a single-query kernel (it may hand back None)
                 fast is not None
                 and queries.shape == fast[1]
                 and queries.dtype is _F32
                 and queries.strides == _UNIT_STRIDE
                 and type(k) is int
                 and 0 < k <= MAX_K
-                and (params is None or (type(params) is SearchParams and params.walk_only))
+                and (params is None or (type(params) is SearchParams and getattr(params, fast[3])))
             ):
-                hits = self._search_one(fast[0], queries, k, params, with_payload, filter)
+                hits = fast[2](self, fast[0], queries, k, params, with_payload, filter)
                 if hits is not None:
                     return hits
         if field in self._mv:
@@ -522,16 +534,7 @@ class Collection:
                 return None
             if found < k:
                 scores, out_id = scores[:found], out_id[:found]
-            ids = out_id.tolist()
-            if _STR_SENTINEL in ids:
-                for j, v in enumerate(ids):
-                    if v == _STR_SENTINEL:
-                        ids[j] = decode_id(txn.get(row_key(self.uid, int(rows[j])), db=t["row2id"]))
-            pays = None
-            if with_payload:
-                pays = [
-                    payload_codec.decode(txn.get(row_key(self.uid, r), db=t["payload"])) for r in rows[:found].tolist()
-                ]
+            ids, pays = self._ids_payloads(txn, out_id.tolist(), rows[:found], with_payload)
         if g.metric == 1:  # l2: squared distances, rooted by numpy as the general path does (bit for bit)
             np.sqrt(scores, out=scores)
         explain = {"path": "hnsw_filtered" if acorn else "hnsw", "ef": ef, "distances_computed": nd,
@@ -542,6 +545,58 @@ class Collection:
             if acorn:
                 explain["walk"] = "plain" if plain else "two_hop"
         return Hits(ids, scores, pays, explain)
+
+    def _search_sign_one(self, fs: FieldState, q: np.ndarray, k: int, params, with_payload, filter) -> Hits | None:
+        """One prepared-type query of a sign-compressed field through binary.sign_search_one (see
+        compression/fast.py): the general path's plan, candidates, results and explain; None where it must run."""
+        t = self._t
+        with self._env.read() as txn:
+            tid = txn.id()
+            hot = self._hot_codes.get(fs.name)
+            if hot is None or hot.txn_id != tid:
+                st = self._state(txn)
+                ids = self._ids.get(txn, t["block"], st)[:, 0]
+                cache = self._code_caches[fs.name]
+                hot = hot_codes(
+                    txn, t, fs, self._codes[fs.name], cache, st, self._live(txn, st), ids, tid, self._env.map_generation
+                )
+                if hot is None:
+                    return None
+                self._hot_codes[fs.name] = hot
+            elif hot.map_generation != self._env.map_generation:  # the map moved: the block addresses with it
+                return None
+            if filter is None:
+                if k > hot.state.live:
+                    return None
+                allowed, n_allowed = hot.allowed, hot.state.live
+            else:
+                allowed, n_allowed = self._filters.allowed_rows(txn, t, hot.state, self._valid(filter), hot.allowed)
+                if n_allowed == 0:
+                    return None
+            n_cand, explain = plan_one(hot, k, params, n_allowed, filter is not None)
+            dist = np.empty(k, np.float32)
+            rows = np.empty(k, np.int64)
+            work = np.empty(q.shape[0], np.float32)
+            status = sign_search_one(q, hot.cosine, hot.mean, hot.codes, allowed, n_cand, hot.addrs,
+                                     fs.column.block_rows, hot.l2, dist, rows, work)  # fmt: skip
+            if status:
+                return None
+            found = min(k, n_allowed)
+            rows = rows[:found]
+            ids, pays = self._ids_payloads(txn, hot.ids[rows].tolist(), rows, with_payload)
+        return Hits(ids, to_scores(dist[:found], fs.field.metric), pays, explain)
+
+    def _ids_payloads(self, txn, ids: list, rows: np.ndarray, with_payload: bool) -> tuple[list, list | None]:
+        """The point ids of result rows (string ids read from the row -> id table) and their payloads."""
+        t = self._t
+        if _STR_SENTINEL in ids:  # a list test: k is small
+            for j, v in enumerate(ids):
+                if v == _STR_SENTINEL:
+                    ids[j] = decode_id(txn.get(row_key(self.uid, int(rows[j])), db=t["row2id"]))
+        pays = None
+        if with_payload:
+            pays = [payload_codec.decode(txn.get(row_key(self.uid, r), db=t["payload"])) for r in rows.tolist()]
+        return ids, pays
 
     def _valid(self, f) -> filter_ops.Filter:
         """f validated against the schema; the last validated filter object is remembered, so a filter reused for

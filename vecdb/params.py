@@ -98,8 +98,10 @@ class SearchParams:
         # what the single-query fast path asks (an attribute, not a field: eq, asdict and the proto ignore it)
         plain = not (self.exact or self.multivector_only or self.compression_only or self.recall_target is not None)
         object.__setattr__(self, "walk_only", plain)
+        object.__setattr__(self, "rescores_codes", self.rescore and not (self.exact or self.multivector_only))
 
     walk_only: ClassVar[bool]  # set per instance in __post_init__: only ef (or nothing) is set
+    rescores_codes: ClassVar[bool]  # likewise: a codes search would rescore (sign fast path)
 
     @property
     def multivector_only(self) -> bool:

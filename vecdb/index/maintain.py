@@ -30,10 +30,7 @@ class FieldState:
     column: BlockArray
     vectors: VectorCache
     index: FieldIndex | None
-    addresses: SnapshotAddresses = field(init=False)  # the float blocks' addresses, for rescoring in place
-
-    def __post_init__(self) -> None:
-        self.addresses = SnapshotAddresses(self.column)
+    addresses: SnapshotAddresses  # the float blocks' addresses, for rescoring in place
 
 
 @dataclass

@@ -26,12 +26,17 @@ def _emit_prefetch(context, builder, signature, args) -> None:
         idx,
         wraparound=False,
     )
+    _call_prefetch(builder, builder.bitcast(ptr, ir.IntType(8).as_pointer()))
+
+
+def _call_prefetch(builder, ptr) -> None:
+    # llvm.prefetch(ptr, read, high locality, data cache)
     i8p = ir.IntType(8).as_pointer()
     i32 = ir.IntType(32)
     fn = cgutils.get_or_insert_function(
         builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch.p0"
     )
-    builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+    builder.call(fn, [ptr, ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
 
 
 def _codegen(context, builder, signature, args):
@@ -63,3 +68,16 @@ def f32_pointer(typingctx, addr):
         return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
 
     return sig, codegen
+
+
+@intrinsic
+def prefetch_address(typingctx, addr):
+    """Hint the CPU to load the cache line at an address (an integer); no effect on results."""
+    if not isinstance(addr, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        _call_prefetch(builder, builder.inttoptr(args[0], ir.IntType(8).as_pointer()))
+        return context.get_dummy_value()
+
+    return types.void(addr), codegen

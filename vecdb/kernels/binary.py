@@ -18,10 +18,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InvalidArgument
-from ..jit import kernel
+from ..jit import inline_helper, kernel
 from . import pq
 from ._parallel import as_allowed, check_blocks, check_k, fused_topk
-from .topk import heap_fill_lex, heap_replace_top
+from .queries import OK, _prepare_row
+from .rescore import rescore_rows
+from .topk import _sort_lex, heap_fill_lex, heap_replace_top
 
 
 def _make_popcount():
@@ -51,6 +53,7 @@ def _make_popcount():
 _popcount = _make_popcount()
 
 WORD_BITS = 64
+SAMPLE_STEP = 16  # Hamming selection: every 16th row's distance bounds the k-th smallest first (see _hamming_select)
 
 
 def words_for(bits: int) -> int:
@@ -58,54 +61,127 @@ def words_for(bits: int) -> int:
     return (int(bits) + WORD_BITS - 1) // WORD_BITS
 
 
+@inline_helper
+def _select_at(buf, hist, top, k, rows, n, row0, sel_d, sel_i):
+    # rows[:n] (ascending, buf holds their distances, hist their histogram) -> their k best by (distance, row)
+    tau = top  # fewer than k rows: every one (distance < top)
+    at_tau = 0  # rows to take at distance tau: the lowest ones
+    below = 0  # rows with a distance < t
+    for t in range(top):
+        if below + hist[t] >= k:
+            tau = t
+            at_tau = k - below
+            break
+        below += hist[t]
+    m = 0
+    for j in range(n):
+        r = rows[j]
+        d = buf[r]
+        if d < tau or (d == tau and at_tau > 0):
+            if d == tau:
+                at_tau -= 1
+            sel_d[m] = np.float32(d)
+            sel_i[m] = row0 + r
+            m += 1
+    return m
+
+
+@inline_helper
+def _hamming_select(q, X, row0, allowed, k, buf, hist, sel_d, sel_i):
+    # The block's k best rows by (Hamming distance, row) into sel_d / sel_i (row order); returns how many (fewer
+    # than k when fewer rows are allowed); ties go to the lowest rows, as in a stable sort of every row.
+    # Distances go to buf, words outer and rows inner (the popcounts vectorise across rows: 100k one-word codes 8x
+    # faster than a word loop per row). The k-th smallest, tau, comes from a histogram over the few possible
+    # distances. Counting every row costs more than the distances (100k rows: ~80 us, the same bins hit again and
+    # again), so a histogram of every SAMPLE_STEP-th row first bounds tau generously; one pass keeps the allowed
+    # rows within the bound (few: the branch is predictable) and the exact histogram of those gives tau. Where the
+    # bound kept fewer than k rows (a sample's bad luck, a selective filter), every allowed row is counted.
+    nw = X.shape[1]
+    nb = X.shape[0]
+    top = nw * WORD_BITS + 1  # larger than any distance: marks rows that are not allowed
+    q0 = q[0]
+    for r in range(nb):
+        buf[r] = _popcount(q0 ^ X[r, 0])
+    for j in range(1, nw):
+        qj = q[j]
+        for r in range(nb):
+            buf[r] += _popcount(qj ^ X[r, j])
+    rows = np.empty(nb, np.int64)
+    n = 0
+    if nb >= 16 * SAMPLE_STEP and k * 8 <= nb:
+        hist[:] = 0
+        for r in range(0, nb, SAMPLE_STEP):
+            if allowed[row0 + r] != 0:
+                hist[buf[r]] += 1
+        want = 2 * k // SAMPLE_STEP + 8  # twice the expected share of the k best, and a few more
+        bound = -1
+        acc = 0
+        for t in range(top):
+            acc += hist[t]
+            if acc >= want:
+                bound = t
+                break
+        if bound >= 0:
+            hist[:] = 0
+            for r in range(nb):
+                d = buf[r]
+                if d <= bound and allowed[row0 + r] != 0:
+                    rows[n] = r
+                    n += 1
+                    hist[d] += 1
+            if n >= k:
+                return _select_at(buf, hist, top, k, rows, n, row0, sel_d, sel_i)
+    hist[:] = 0
+    n = 0
+    for r in range(nb):
+        if allowed[row0 + r] != 0:
+            rows[n] = r
+            n += 1
+            hist[buf[r]] += 1
+    return _select_at(buf, hist, top, k, rows, n, row0, sel_d, sel_i)
+
+
 @kernel
 def _hamming_scan(Q, X, row0, allowed, hd, hi):
-    # Per query: every row's distance into a buffer, words outer and rows inner (the popcounts vectorise across
-    # rows: 100k one-word codes 8x faster than a word loop per row); a histogram over the few possible distances
-    # of the allowed rows gives the block's k-th smallest, tau; the block's k best by (distance, row) are the rows
-    # below tau and the lowest rows at tau (ties go to the lowest rows, as in a stable sort of every row), merged
-    # into the query's heap at once.
+    # per query: the block's k best (_hamming_select), merged into the query's heap at once
     nq, nw = Q.shape
     nb = X.shape[0]
     k = hd.shape[1]
-    top = nw * WORD_BITS + 1  # larger than any distance: marks rows that are not allowed
     buf = np.empty(nb, np.int32)
-    hist = np.empty(top + 1, np.int32)
+    hist = np.empty(nw * WORD_BITS + 2, np.int32)
     sel_d = np.empty(min(k, nb), np.float32)
     sel_i = np.empty(min(k, nb), np.int64)
     for qi in range(nq):
-        q = Q[qi]
-        q0 = q[0]
-        for r in range(nb):
-            buf[r] = _popcount(q0 ^ X[r, 0])
-        for j in range(1, nw):
-            qj = q[j]
-            for r in range(nb):
-                buf[r] += _popcount(qj ^ X[r, j])
-        for r in range(nb):
-            buf[r] = buf[r] if allowed[row0 + r] != 0 else top
-        hist[:] = 0
-        for r in range(nb):
-            hist[buf[r]] += 1
-        tau = top  # fewer than k allowed rows: every allowed one (distance < top)
-        at_tau = 0  # rows to take at distance tau: the lowest ones
-        below = 0  # allowed rows with a distance < t
-        for t in range(top):
-            if below + hist[t] >= k:
-                tau = t
-                at_tau = k - below
-                break
-            below += hist[t]
-        m = 0
-        for r in range(nb):
-            d = buf[r]
-            if d < tau or (d == tau and at_tau > 0):
-                if d == tau:
-                    at_tau -= 1
-                sel_d[m] = np.float32(d)
-                sel_i[m] = row0 + r
-                m += 1
+        m = _hamming_select(Q[qi], X, row0, allowed, k, buf, hist, sel_d, sel_i)
         heap_fill_lex(hd[qi], hi[qi], sel_d, sel_i, m)
+
+
+@kernel
+def sign_search_one(q, cosine, mean, codes, allowed, n_cand, addrs, block_rows, l2, out_d, out_r, work):
+    """One query of a sign-binarized field (one bit per dimension, Hamming scoring), end to end: prepared as
+    every path prepares it (queries._prepare_row), binarized as the codec does (bit j of word w set where
+    q[64w + j] - mean[64w + j] > 0), its n_cand best code rows by (Hamming distance, row), and the len(out_d) best
+    of those by exact distance, read in place from the float blocks (rescore.rescore_in_blocks' arithmetic and
+    order), into out_d / out_r ascending. work: float32 scratch of len(q). Returns the queries.* status of the
+    preparation (OK: out holds min(k, allowed) results, the rest +inf / -1)."""
+    st = _prepare_row(q, work, cosine)
+    if st != OK:
+        return st
+    nb, nw = codes.shape
+    qc = np.zeros(nw, np.uint64)
+    for j in range(q.shape[0]):
+        if work[j] - mean[j] > 0:
+            qc[j >> 6] |= np.uint64(1) << np.uint64(j & 63)
+    buf = np.empty(nb, np.int32)
+    hist = np.empty(nw * WORD_BITS + 2, np.int32)
+    sel_d = np.empty(min(n_cand, nb), np.float32)
+    sel_i = np.empty(min(n_cand, nb), np.int64)
+    m = _hamming_select(qc, codes, 0, allowed, n_cand, buf, hist, sel_d, sel_i)
+    out_d[:] = np.inf
+    out_r[:] = -1
+    rescore_rows(work, addrs, block_rows, sel_i, m, l2, out_d, out_r)
+    _sort_lex(out_d, out_r)
+    return OK
 
 
 @kernel

@@ -16,10 +16,13 @@ from numba import carray
 from .._threads import fan_out, n_threads
 from ..errors import InvalidArgument
 from ..jit import inline_helper, kernel
-from ._intrinsics import f32_pointer
+from ._intrinsics import f32_pointer, prefetch_address
 from ._parallel import PARALLEL_MIN_WORK
 from .dense import METRIC_CODE
 from .topk import heap_push_lex, new_heaps, sort_heaps
+
+PREFETCH_AHEAD = 4  # candidates ahead whose rows are requested
+PREFETCH_LINES = 8  # cache lines requested of each (the hardware streams the rest of a long row)
 
 
 @inline_helper
@@ -59,21 +62,41 @@ def _gathered_l2(Q, V, idx, out):
             out[qi, j] = np.inf if r < 0 else _sq_l2(q, V[r], d)
 
 
+@inline_helper
+def _row_address(addrs, block_rows, row_bytes, r):
+    b = r // block_rows
+    return addrs[b] + (r - b * block_rows) * row_bytes
+
+
+@inline_helper
+def rescore_rows(q, addrs, block_rows, cand, m, l2, hd, hi):
+    """Offer the exact distances of q to rows cand[:m] (-1 = none) to the (distance, row) heap hd / hi. Row r is
+    float32[d] at addrs[r // block_rows] + (r % block_rows) * 4d; the rows PREFETCH_AHEAD places ahead are asked
+    for while one is scored (candidate rows are random reads: latency, not arithmetic, is their cost)."""
+    d = q.shape[0]
+    row_bytes = 4 * d
+    lines = min((row_bytes + 63) // 64, PREFETCH_LINES)
+    for j in range(min(PREFETCH_AHEAD, m)):
+        if cand[j] >= 0:
+            a = _row_address(addrs, block_rows, row_bytes, cand[j])
+            for u in range(lines):
+                prefetch_address(a + 64 * u)
+    for j in range(m):
+        if j + PREFETCH_AHEAD < m and cand[j + PREFETCH_AHEAD] >= 0:
+            a = _row_address(addrs, block_rows, row_bytes, cand[j + PREFETCH_AHEAD])
+            for u in range(lines):
+                prefetch_address(a + 64 * u)
+        r = cand[j]
+        if r < 0:
+            continue
+        x = carray(f32_pointer(_row_address(addrs, block_rows, row_bytes, r)), (d,))
+        heap_push_lex(hd, hi, _sq_l2(q, x, d) if l2 else _neg_dot(q, x, d), r)
+
+
 @kernel
 def _rescore_in_blocks(Q, addrs, block_rows, cand, l2, hd, hi):
-    # cand: (nq, c) rows, -1 = none; row r is float32[d] at addrs[r // block_rows] + (r % block_rows) * 4d
-    nq, d = Q.shape
-    row_bytes = 4 * d
-    for qi in range(nq):
-        q = Q[qi]
-        for j in range(cand.shape[1]):
-            r = cand[qi, j]
-            if r < 0:
-                continue
-            b = r // block_rows
-            x = carray(f32_pointer(addrs[b] + (r - b * block_rows) * row_bytes), (d,))
-            dist = _sq_l2(q, x, d) if l2 else _neg_dot(q, x, d)
-            heap_push_lex(hd[qi], hi[qi], dist, r)
+    for qi in range(Q.shape[0]):
+        rescore_rows(Q[qi], addrs, block_rows, cand[qi], cand.shape[1], l2, hd[qi], hi[qi])
 
 
 def rescore_in_blocks(

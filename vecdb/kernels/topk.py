@@ -86,6 +86,22 @@ def heap_fill_lex(hd, hi, sel_d, sel_i, m):
         _lex_sift(hd, hi, pos, k, hd[pos], hi[pos])
 
 
+@inline_helper
+def _sort_lex(hd, hi):
+    """Sort a small heap in place by (distance, index), padding (+inf, -1) last: insertion sort (k is small)."""
+    n = hd.shape[0]
+    for a in range(1, n):
+        d = hd[a]
+        i = hi[a]
+        b = a - 1
+        while b >= 0 and (hd[b] > d or (hd[b] == d and (hi[b] > i or hi[b] < 0) and i >= 0)):
+            hd[b + 1] = hd[b]
+            hi[b + 1] = hi[b]
+            b -= 1
+        hd[b + 1] = d
+        hi[b + 1] = i
+
+
 def new_heaps(nq: int, k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.full((nq, k), np.inf, np.float32), np.full((nq, k), -1, np.int64)
 

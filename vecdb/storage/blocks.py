@@ -9,6 +9,7 @@ The last block may be partial: it stores only its valid rows.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import lmdb
@@ -180,26 +181,22 @@ class SnapshotAddresses:
 
     Reading every block's address costs an LMDB get a block (a 1 MiB block holds ~680 rows of 384-d floats), which
     a rescoring of a few hundred candidates would pay on every search. The addresses stay right while the snapshot
-    is the same: LMDB never writes a page that a committed snapshot reaches while a reader of that snapshot is open
-    (the caller's transaction is one, with the same txn id), and a page's place in the map only moves when the map
-    itself moves, which the first block's address (read again on every call) shows. So: keyed by (txn id, rows,
-    address of block 0)."""
+    is the same and the map has not moved: LMDB never writes a page that a committed snapshot reaches while a
+    reader of that snapshot is open (the caller's transaction is one, with the same txn id), and pages only move
+    when this process remaps the map (Env.map_generation, which moves under the lock that excludes every reader).
+    So: keyed by (txn id, rows, map generation); generation() reads the latter."""
 
-    def __init__(self, column: BlockArray) -> None:
+    def __init__(self, column: BlockArray, generation: Callable[[], int]) -> None:
         self.column = column
+        self.generation = generation
         self._last: tuple[int, int, int, np.ndarray] | None = None
 
     def get(self, txn: lmdb.Transaction, db, n_rows: int) -> np.ndarray:
-        if n_rows <= 0:
-            return np.zeros(0, np.int64)
-        buf = txn.get(self.column.key(0), db=db)
-        if buf is None:
-            raise CorruptDatabase(f"block 0 of slot {self.column.slot} is missing")
-        first = _address(np.frombuffer(buf, np.uint8))
         tid = txn.id()
+        map_generation = self.generation()
         last = self._last
-        if last is not None and last[0] == tid and last[1] == n_rows and last[2] == first:
+        if last is not None and last[0] == tid and last[1] == n_rows and last[2] == map_generation:
             return last[3]
-        addrs = self.column.addresses(txn, db, n_rows)
-        self._last = (tid, n_rows, int(addrs[0]), addrs)
+        addrs = self.column.addresses(txn, db, n_rows) if n_rows > 0 else np.zeros(0, np.int64)
+        self._last = (tid, n_rows, map_generation, addrs)
         return addrs

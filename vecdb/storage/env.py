@@ -194,6 +194,9 @@ class Env:
         self._rw = _RWLock()
         self._write_lock = threading.RLock()
         self._closed = False
+        # moves whenever this process remaps LMDB's map (always under the exclusive lock, so a reader holding the
+        # shared one sees it stand still): addresses of values read earlier are valid while it has not moved
+        self.map_generation = 0
         try:
             self.db = self._open_tables()
         except BaseException:
@@ -286,10 +289,12 @@ class Env:
                     "the write was not kept (raise max_map_size, or delete and compact)"
                 )
             self._env.set_mapsize(min(current * 2, self.max_map_size))
+            self.map_generation += 1
 
     def _adopt_new_map_size(self) -> None:
         with self._rw.exclusive():
             self._env.set_mapsize(0)
+            self.map_generation += 1
 
     # ------------------------------------------------------------------ misc
     @property

@@ -1,0 +1,190 @@
+"""The single-query path of sign-compressed fields (compression/fast.py, binary.sign_search_one): the general codes +
+rescoring path's results bit for bit, its explain, its plan; a snapshot that follows commits and map growth; the
+general path wherever it must run. And the Hamming selection's sampled bound against every-row counting."""
+
+import numpy as np
+import pytest
+from plans import CountPlans, same_hits
+from reference import hamming_matrix
+
+import vecdb
+from vecdb import filters as F
+from vecdb.compression import ProductQuantization, SignBinary
+from vecdb.kernels import binary
+from vecdb.params import SearchParams
+
+DIM = 40
+
+
+def _col(db, metric="cosine", n=3000, center=True, ids=None, rng=None, spec=None):
+    rng = rng or np.random.default_rng(0)
+    x = (rng.standard_normal((n, DIM)) + 0.3).astype(np.float32)
+    spec = spec or SignBinary(center=center)
+    col = db.create_collection(
+        "c", vectors={"v": vecdb.Dense(DIM, metric, index=None, compression=spec)}, payload={"g": "integer"}
+    )
+    col.upsert(list(range(n)) if ids is None else ids, x, [{"g": i % 7} for i in range(n)])
+    col.train_compression("v", progress=False)
+    return col, x
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
+@pytest.mark.parametrize("center", [True, False])
+def test_one_query_matches_the_general_path_bit_for_bit(tmp_path, metric, center, monkeypatch):
+    db = vecdb.open(tmp_path / "db")
+    col, x = _col(db, metric, center=center)
+    plans = CountPlans(monkeypatch)
+    rng = np.random.default_rng(1)
+    for i in range(30):
+        q = (x[i * 7] + 0.05 * rng.standard_normal(DIM)).astype(np.float32) if i % 2 else x[i].copy()
+        params = [None, SearchParams(oversample=3), SearchParams(recall_target=0.9), SearchParams(use_codes=True)][
+            i % 4
+        ]
+        k = [1, 5, 10, 40][i % 4]
+        filt = None if i % 3 else F.eq("g", i % 7)
+        for with_payload in (True, False):
+            before = plans.calls
+            one = col.search("v", q, k=k, params=params, with_payload=with_payload, filter=filt)
+            assert plans.calls == before, "a single query of a sign field should not need the general planner"
+            batch = col.search("v", q[None], k=k, params=params, with_payload=with_payload, filter=filt)[0]
+            assert plans.calls == before + 1
+            same_hits(one, batch)
+            assert one.explain["path"] == "codes+rescore" and len(one.ids) == k
+    db.close()
+
+
+def test_string_ids_new_points_and_deletes_are_seen(tmp_path, monkeypatch):
+    db = vecdb.open(tmp_path / "db")
+    col, x = _col(db, "cosine", n=1500, ids=[f"doc-{i}" for i in range(1500)])
+    q = x[3].copy()
+    assert col.search("v", q, k=3).ids[0] == "doc-3"
+    col.upsert(["new"], q[None] * 2)  # a commit: the snapshot must follow (same direction: same cosine)
+    got = col.search("v", q, k=2)
+    assert set(got.ids) == {"doc-3", "new"}
+    col.delete(["doc-3"])
+    got = col.search("v", q, k=2)
+    assert got.ids[0] == "new" and "doc-3" not in got.ids
+    same_hits(got, col.search("v", q[None], k=2)[0])
+    db.close()
+
+
+def test_the_general_path_runs_where_the_plan_differs(tmp_path, monkeypatch):
+    db = vecdb.open(tmp_path / "db")
+    col, x = _col(db, "dot", n=1000)
+    plans = CountPlans(monkeypatch)
+    q = x[0].copy()
+    for p in (SearchParams(exact=True), SearchParams(rescore=False)):
+        before = plans.calls
+        col.search("v", q, k=5, params=p)
+        assert plans.calls == before + 1
+    before = plans.calls
+    assert col.search("v", q, k=5, filter=F.eq("g", 99)).ids == []  # no match: the general path's "empty" plan
+    assert plans.calls == before + 1
+    col.delete(list(range(200)))  # 20% dead rows: planned as a filter over the live rows, explained as such
+    before = plans.calls
+    h = col.search("v", q, k=5)
+    assert plans.calls == before + 1 and h.explain["dead_rows"] == 200
+    with pytest.raises(vecdb.errors.InvalidArgument):
+        col.search("v", np.full(DIM, np.nan, np.float32), k=5)
+    db.close()
+
+
+def test_other_codecs_take_the_general_path(tmp_path, monkeypatch):
+    db = vecdb.open(tmp_path / "db")
+    col, x = _col(db, "l2", n=1000, spec=ProductQuantization(m=8))
+    plans = CountPlans(monkeypatch)
+    h = col.search("v", x[2].copy(), k=3)
+    assert plans.calls == 1 and h.ids[0] == 2
+    db.close()
+
+
+def test_snapshot_survives_map_growth(tmp_path):
+    with vecdb.open(tmp_path / "db", map_size=1 << 20) as db:
+        col, x = _col(db, "cosine", n=400)
+        q = x[5].copy()
+        first = col.search("v", q, k=4)
+        gen = db._env.map_generation
+        rng = np.random.default_rng(3)
+        for b in range(8):  # grow the map several times over
+            col.upsert(list(range(10_000 + b * 1000, 10_000 + (b + 1) * 1000)), rng.standard_normal((1000, DIM)))
+        assert db._env.map_generation > gen
+        again = col.search("v", q, k=4)
+        same_hits(again, col.search("v", q[None], k=4)[0])
+        assert again.ids[0] == first.ids[0] == 5
+
+
+@pytest.mark.parametrize("words", [1, 3])
+@pytest.mark.parametrize("k", [1, 10, 200, 700])
+@pytest.mark.parametrize("mask", ["all", "half", "rare"])
+def test_hamming_selection_with_the_sampled_bound_matches_counting_every_row(words, k, mask):
+    """Blocks large enough for the sampled bound (>= 256 rows, k <= rows / 8); the 'rare' mask leaves fewer allowed
+    rows than the sample assumes, so the bound keeps too few and every row is counted."""
+    rng = np.random.default_rng(k + words)
+    n = 6000
+
+    # clustered codes: many exact ties, as real sign codes have
+    def words_of(rows):
+        return rng.integers(0, 2**63, size=(rows, words), dtype=np.uint64)
+
+    centres = words_of(20)
+    x = centres[rng.integers(0, 20, n)] ^ (words_of(n) & words_of(n) & words_of(n))  # few flipped bits
+    q = centres[:2] ^ (words_of(2) & words_of(2))
+    allowed = {
+        "all": np.ones(n, np.uint8),
+        "half": (rng.random(n) < 0.5).astype(np.uint8),
+        "rare": (rng.random(n) < 0.02).astype(np.uint8),
+    }[mask]
+    dist, rows = binary.scan_topk(q, [(0, x)], allowed, k)
+    full = hamming_matrix(q, x).astype(np.float64)
+    full[:, allowed == 0] = np.inf
+    for qi in range(2):
+        order = np.lexsort((np.arange(n), full[qi]))[:k]  # by (distance, row): the exact answer, ties included
+        order = order[np.isfinite(full[qi, order])]
+        assert rows[qi, : order.size].tolist() == order.tolist()
+        assert np.array_equal(dist[qi, : order.size], full[qi, order].astype(np.float32))
+        assert (rows[qi, order.size :] == -1).all()
+
+
+def test_hamming_selection_when_the_sample_misleads():
+    """Every SAMPLE_STEP-th row equals the query and the rest are far: the sampled bound keeps only those rows,
+    fewer than k, and the selection must count every row instead."""
+    n, k = 6000, 700
+    x = np.full((n, 1), np.uint64(2**40 - 1))
+    x[:: binary.SAMPLE_STEP] = 0
+    x[1::7] = 1  # distance 1: the best after the sampled copies
+    q = np.zeros((1, 1), np.uint64)
+    dist, rows = binary.scan_topk(q, [(0, x)], np.ones(n, np.uint8), k)
+    full = hamming_matrix(q, x)[0]
+    want = np.lexsort((np.arange(n), full))[:k]
+    assert rows[0].tolist() == want.tolist() and (dist[0] <= 1).all()
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
+def test_sign_search_one_against_numpy(metric):
+    """The fused kernel against a plain numpy twin: binarize, take the n_cand best by (Hamming, row), rescore them
+    exactly, keep the k best by (distance, row)."""
+    rng = np.random.default_rng(7)
+    n, d, k, n_cand = 2500, 70, 10, 90
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    if metric == "cosine":
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+    mean = x.mean(0).astype(np.float32)
+    codes = binary.pack_signs(x - mean)
+    allowed = (rng.random(n) < 0.8).astype(np.uint8)
+    for _ in range(5):
+        q = rng.standard_normal(d).astype(np.float32)
+        out_d, out_r = np.empty(k, np.float32), np.empty(k, np.int64)
+        addrs = np.array([x.__array_interface__["data"][0]], np.int64)
+        status = binary.sign_search_one(
+            q, metric == "cosine", mean, codes, allowed, n_cand, addrs, n, metric == "l2", out_d, out_r,
+            np.empty(d, np.float32),
+        )  # fmt: skip
+        assert status == 0
+        qp = q / np.linalg.norm(q) if metric == "cosine" else q
+        ham = hamming_matrix(binary.pack_signs((qp - mean)[None]), codes)[0].astype(np.float64)
+        ham[allowed == 0] = np.inf
+        cand = np.lexsort((np.arange(n), ham))[:n_cand]
+        exact = ((x[cand] - qp) ** 2).sum(1) if metric == "l2" else -(x[cand] @ qp)
+        best = np.lexsort((cand, exact))[:k]
+        assert out_r.tolist() == cand[best].tolist()
+        np.testing.assert_allclose(out_d, exact[best], rtol=1e-5, atol=1e-5)

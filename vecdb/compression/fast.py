@@ -1,0 +1,113 @@
+"""The single-query path of a sign-binarized field: one kernel from the raw query to the rescored top k.
+
+A field Dense(..., index=None, compression=SignBinary()) (one bit per dimension, Hamming scoring, centred or not)
+is searched on its codes and rescored with its floats. Through the general path one query pays for a dozen numpy
+and Python steps around two kernels (prepare, binarize, scan, heaps, gather, sort), about as much as the kernels
+themselves; here binary.sign_search_one does all of it in one call, against a per-field snapshot (HotCodes) read
+once per LMDB transaction id: the codes as one contiguous array (the process keeps them: they are the small part),
+the float blocks' addresses (the floats stay in LMDB), the ids and the live rows. Same plan, candidates, results
+and explain as the general path; anything else (filters that match nothing, many dead rows, other codecs, bad
+values) goes the general way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..index.maintain import FieldState
+from ..index.runtime import VectorCache
+from ..search import DEAD_FRACTION
+from ..storage.keys import State
+from .engine import CompressedField, Trained
+from .rescore import candidates_for
+from .sign import SignBinary
+
+
+def sign_fast_path(spec: object) -> bool:
+    """Whether a field's compression is the one the fused kernel implements."""
+    return isinstance(spec, SignBinary) and spec.projection == "none" and spec.scoring == "hamming"
+
+
+@dataclass(slots=True, frozen=True)
+class HotCodes:
+    """One committed snapshot of a sign-compressed field, as the fused kernel reads it. Valid while LMDB's
+    transaction id is the one it was read at and the float blocks are where they were (see
+    storage.blocks.SnapshotAddresses)."""
+
+    txn_id: int
+    map_generation: int  # Env.map_generation the addresses were read at
+    state: State
+    trained: Trained
+    codes: np.ndarray  # (rows, words) uint64, contiguous, in this process
+    addrs: np.ndarray  # the float blocks' addresses in the map
+    ids: np.ndarray  # row -> uint64 point id (STR_SENTINEL: a string id)
+    allowed: np.ndarray  # live rows
+    mean: np.ndarray
+    cosine: bool
+    l2: bool
+    factors: dict  # (oversample, recall_target) -> the factor they give
+
+
+class CodeCache:
+    """The code column of a field's current codec as one contiguous array (a VectorCache per codec token)."""
+
+    def __init__(self) -> None:
+        self._token: str | None = None
+        self._cache: VectorCache | None = None
+
+    def get(self, txn, blocks, t: Trained, st: State) -> np.ndarray:
+        cache = self._cache
+        if cache is None or self._token != t.token:
+            cache = VectorCache(t.column)
+            self._cache, self._token = cache, t.token
+        return cache.get(txn, blocks, st)[: st.next_row]
+
+
+def hot_codes(
+    txn,
+    tables,
+    fs: FieldState,
+    codes: CompressedField,
+    cache: CodeCache,
+    st: State,
+    allowed,
+    ids,
+    txn_id: int,
+    gen: int,
+) -> HotCodes | None:
+    """The snapshot as HotCodes when the general path would search it on codes + rescoring with the sign codec;
+    None otherwise (not trained yet, or dead rows past DEAD_FRACTION, which the general path explains)."""
+    if st.next_row - st.live > DEAD_FRACTION * st.next_row or st.live == 0:
+        return None
+    t = codes.trained(txn, tables["aux"])
+    if t is None or not sign_fast_path(t.codec.spec) or t.codec.projection is not None:
+        return None
+    code_arr = cache.get(txn, tables["block"], t, st)
+    addrs = fs.addresses.get(txn, tables["block"], st.next_row)
+    metric = fs.field.metric
+    cosine, l2 = metric == "cosine", metric == "l2"
+    return HotCodes(txn_id, gen, st, t, code_arr, addrs, ids, allowed, t.codec.mean, cosine, l2, {})
+
+
+def plan_one(hot: HotCodes, k: int, params, n_allowed: int, filtered: bool) -> tuple[int, dict[str, Any]]:
+    """(candidates to rescore, explain) exactly as CompressedField.search and dense_search give them."""
+    key = (None, None) if params is None else (params.oversample, params.recall_target)
+    factor = hot.factors.get(key)
+    if factor is None:
+        factor = key[0] if key[0] is not None else hot.trained.oversample(key[1])
+        hot.factors[key] = factor
+    n_cand = min(candidates_for(k, factor), max(n_allowed, 1))
+    explain = {
+        "path": "codes+rescore",
+        "codec": "sign",
+        "codes_scanned": n_allowed,
+        "rows_rescored": int(n_cand),
+        "oversample": float(factor),
+    }
+    if filtered:
+        explain["estimate"] = n_allowed
+        explain["selectivity"] = round(n_allowed / max(hot.state.live, 1), 6)
+    return n_cand, explain
