@@ -19,6 +19,7 @@ BENCHMARKS = {
     "remote_features": "gRPC vs embedded for multi-vector search/ingest and streamed drift-map fits (SciFact)",
     "compression": "codecs (sign, learned binary, PQ/OPQ, int8, Matryoshka) vs exact and faiss (SciFact, GloVe)",
     "compression_engine": "compressed fields through Collection.search: codes + rescore vs exact (SciFact, GloVe)",
+    "sign_rescore": "1-bit sign codes + rescoring, one query at a time, vs the exact scan (SciFact, GloVe)",
 }
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from vecdb.errors import CorruptDatabase
-from vecdb.storage.blocks import BlockArray, SnapshotAddresses
+from vecdb.storage.blocks import BlockArray, SnapshotBlocks
 
 
 @pytest.fixture
@@ -67,21 +67,24 @@ def test_addresses_read_each_row_in_place(column):
 def test_snapshot_addresses_follow_the_transaction_id(column):
     env, db, col, data = column
     generation = [0]
-    cache = SnapshotAddresses(col, lambda: generation[0])
+    cache = SnapshotBlocks(col, lambda: generation[0])
     with env.begin(buffers=True) as txn:
-        first = cache.get(txn, db, 1000)
+        first = cache.addresses(txn, db, 1000)
     with env.begin(buffers=True) as txn:
-        assert cache.get(txn, db, 1000) is first  # same snapshot: reused
+        assert cache.addresses(txn, db, 1000) is first  # same snapshot: reused
         generation[0] += 1  # the map moved
-        moved = cache.get(txn, db, 1000)
+        moved = cache.addresses(txn, db, 1000)
         assert moved is not first
         np.testing.assert_array_equal(moved, first)  # (it did not really move here)
-        assert cache.get(txn, db, 640) is not moved  # fewer rows asked: read again
+        assert cache.addresses(txn, db, 640) is not moved  # fewer rows asked: read again
     with env.begin(write=True) as txn:
         col.write_rows(txn, db, 1000, np.ones((10, 5), np.float32))  # a commit moves the txn id (and the tail)
     with env.begin(buffers=True) as txn:
-        again = cache.get(txn, db, 1010)
+        again = cache.addresses(txn, db, 1010)
         assert again.shape == (16,)
         np.testing.assert_array_equal(again, col.addresses(txn, db, 1010))
     with env.begin(buffers=True) as txn:
-        assert cache.get(txn, db, 0).shape == (0,)
+        assert cache.addresses(txn, db, 0).shape == (0,) and cache.views(txn, db, 0) == []
+        views = cache.views(txn, db, 1010)
+        assert cache.views(txn, db, 1010) is views and len(views) == 16
+        np.testing.assert_array_equal(np.concatenate([v for _, v in views])[:1000], data)

@@ -37,7 +37,7 @@ from .results import Hits, Point, ScrollPage
 from .schema import Binary, CollectionSchema, Dense, MultiVector
 from .search import HotGraph, dense_search, filtered_beam, hot_graph, plain_walk_share
 from .storage import tombstones
-from .storage.blocks import BlockArray, SnapshotAddresses, block_rows_for, delete_prefix
+from .storage.blocks import BlockArray, SnapshotBlocks, block_rows_for, delete_prefix
 from .storage.keys import MAX_ROWS, ROW_VALUE, State, meta_key, row_key, row_keys, row_values, uid_prefix
 from .storage.parsed import ParsedCache
 from .vectors import prepare, prepare_queries
@@ -72,7 +72,9 @@ class Collection:
                 self._codes[fname] = CompressedField(uid, int(lay["slot"]), fname, f.compression, f.metric)
             if isinstance(f, Binary):
                 column = BlockArray(uid, int(lay["slot"]), np.dtype(np.uint64), f.words, int(lay["block_rows"]))
-                self._fields[fname] = FieldState(fname, f, column, VectorCache(column), None, self._addrs(column))
+                self._fields[fname] = FieldState(
+                    fname, f, column, VectorCache(column), None, self._snapshot_blocks(column)
+                )
                 continue
             if isinstance(f, MultiVector):
                 hidden, dense, slot, rows = f"{fname}#fde", f.fde_field(), int(lay["fde_slot"]), lay["fde_block_rows"]
@@ -81,7 +83,9 @@ class Collection:
                 hidden, dense, slot, rows = fname, f, int(lay["slot"]), lay["block_rows"]
             column = BlockArray(uid, slot, np.dtype(np.float32), dense.dim, int(rows))
             index = FieldIndex(uid, slot, dense) if dense.index is not None else None
-            self._fields[hidden] = FieldState(hidden, dense, column, VectorCache(column), index, self._addrs(column))
+            self._fields[hidden] = FieldState(
+                hidden, dense, column, VectorCache(column), index, self._snapshot_blocks(column)
+            )
         self._columns = {name: fs.column for name, fs in self._fields.items()}
         self._models = {
             fname: ModelRegistry(uid, int(layout[fname]["slot"]), fname)
@@ -117,9 +121,9 @@ class Collection:
         return f"Collection({self.name!r}, {self.schema!r})"
 
     # ------------------------------------------------------------------ state
-    def _addrs(self, column: BlockArray) -> SnapshotAddresses:
+    def _snapshot_blocks(self, column: BlockArray) -> SnapshotBlocks:
         env = self._env
-        return SnapshotAddresses(column, lambda: env.map_generation)
+        return SnapshotBlocks(column, lambda: env.map_generation)
 
     def _state(self, txn) -> State:
         raw = txn.get(self._state_key, db=self._t["meta"])

@@ -159,7 +159,7 @@ def dense_search(
                 trained,
                 txn,
                 blocks,
-                fs.addresses.get(txn, blocks, st.next_row),
+                fs.snap.addresses(txn, blocks, st.next_row),
                 fs.column.block_rows,
                 st.next_row,
                 q,
@@ -250,4 +250,4 @@ def _exact(txn, blocks, fs: FieldState, st: State, q, k, allowed, filtered):
     if filtered and fs.index is not None:
         x = fs.vectors.get(txn, blocks, st)
         return rows_topk(q, x, np.flatnonzero(allowed), k, fs.field.metric)
-    return scan_topk(q, fs.column.views(txn, blocks, st.next_row), allowed, k, fs.field.metric)
+    return scan_topk(q, fs.snap.views(txn, blocks, st.next_row), allowed, k, fs.field.metric)

@@ -35,7 +35,7 @@ def sign_fast_path(spec: object) -> bool:
 class HotCodes:
     """One committed snapshot of a sign-compressed field, as the fused kernel reads it. Valid while LMDB's
     transaction id is the one it was read at and the float blocks are where they were (see
-    storage.blocks.SnapshotAddresses)."""
+    storage.blocks.SnapshotBlocks)."""
 
     txn_id: int
     map_generation: int  # Env.map_generation the addresses were read at
@@ -86,7 +86,7 @@ def hot_codes(
     if t is None or not sign_fast_path(t.codec.spec) or t.codec.projection is not None:
         return None
     code_arr = cache.get(txn, tables["block"], t, st)
-    addrs = fs.addresses.get(txn, tables["block"], st.next_row)
+    addrs = fs.snap.addresses(txn, tables["block"], st.next_row)
     metric = fs.field.metric
     cosine, l2 = metric == "cosine", metric == "l2"
     return HotCodes(txn_id, gen, st, t, code_arr, addrs, ids, allowed, t.codec.mean, cosine, l2, {})

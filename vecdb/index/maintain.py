@@ -14,7 +14,7 @@ import numpy as np
 
 from ..schema import Dense
 from ..storage import tombstones
-from ..storage.blocks import BlockArray, SnapshotAddresses
+from ..storage.blocks import BlockArray, SnapshotBlocks
 from ..storage.keys import State
 from .hnsw import Graph
 from .runtime import FieldIndex, VectorCache
@@ -30,7 +30,7 @@ class FieldState:
     column: BlockArray
     vectors: VectorCache
     index: FieldIndex | None
-    addresses: SnapshotAddresses  # the float blocks' addresses, for rescoring in place
+    snap: SnapshotBlocks  # the float blocks' views and addresses in the current snapshot
 
 
 @dataclass

@@ -176,27 +176,38 @@ def delete_prefix(txn: lmdb.Transaction, db, prefix: bytes, start: bytes | None 
     return n
 
 
-class SnapshotAddresses:
-    """BlockArray.addresses of one column, kept across the read transactions of one snapshot.
+class SnapshotBlocks:
+    """The zero-copy views of one column's blocks (and their addresses), kept across the read transactions of one
+    snapshot.
 
-    Reading every block's address costs an LMDB get a block (a 1 MiB block holds ~680 rows of 384-d floats), which
-    a rescoring of a few hundred candidates would pay on every search. The addresses stay right while the snapshot
-    is the same and the map has not moved: LMDB never writes a page that a committed snapshot reaches while a
-    reader of that snapshot is open (the caller's transaction is one, with the same txn id), and pages only move
-    when this process remaps the map (Env.map_generation, which moves under the lock that excludes every reader).
-    So: keyed by (txn id, rows, map generation); generation() reads the latter."""
+    Reading a block costs an LMDB get (a 1 MiB block holds ~680 rows of 384-d floats): an exact scan of 5k x 384
+    paid ~11 of them, and a rescoring of a few hundred candidates as many, on every search. The views stay right
+    while the snapshot is the same and the map has not moved: LMDB never writes a page that a committed snapshot
+    reaches while a reader of that snapshot is open (the caller's transaction is one, with the same txn id), and
+    pages only move when this process remaps the map (Env.map_generation, which moves under the lock that excludes
+    every reader). So: keyed by (txn id, rows, map generation); generation() reads the latter. A caller uses what
+    it gets only inside its own read transaction."""
 
     def __init__(self, column: BlockArray, generation: Callable[[], int]) -> None:
         self.column = column
         self.generation = generation
-        self._last: tuple[int, int, int, np.ndarray] | None = None
+        self._last: tuple[int, int, int, list, np.ndarray] | None = None
 
-    def get(self, txn: lmdb.Transaction, db, n_rows: int) -> np.ndarray:
+    def _get(self, txn: lmdb.Transaction, db, n_rows: int) -> tuple:
         tid = txn.id()
         map_generation = self.generation()
         last = self._last
         if last is not None and last[0] == tid and last[1] == n_rows and last[2] == map_generation:
-            return last[3]
-        addrs = self.column.addresses(txn, db, n_rows) if n_rows > 0 else np.zeros(0, np.int64)
-        self._last = (tid, n_rows, map_generation, addrs)
-        return addrs
+            return last
+        views = self.column.views(txn, db, n_rows) if n_rows > 0 else []
+        addrs = np.array([_address(v) for _, v in views], np.int64)
+        last = self._last = (tid, n_rows, map_generation, views, addrs)
+        return last
+
+    def views(self, txn: lmdb.Transaction, db, n_rows: int) -> list[tuple[int, np.ndarray]]:
+        """BlockArray.views(txn, db, n_rows) of this snapshot."""
+        return self._get(txn, db, n_rows)[3]
+
+    def addresses(self, txn: lmdb.Transaction, db, n_rows: int) -> np.ndarray:
+        """BlockArray.addresses(txn, db, n_rows) of this snapshot."""
+        return self._get(txn, db, n_rows)[4]
