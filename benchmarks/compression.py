@@ -275,7 +275,8 @@ def main(argv: list[str] | None = None) -> None:
     for name in a.datasets:
         res = run(name, a.repeat, a.only)
         results.append(res)
-        path = save("compression", {"dataset": name}, res)
+        # a subset run is saved beside the full one, not over it (the full one feeds the trade-off plot)
+        path = save("compression", {"dataset": name, **({"only": "+".join(a.only)} if a.only else {})}, res)
         print(f"\n### {res['dataset']} ({res['n']:,} x {res['dim']}, {res['queries']} queries) -> {path}\n")
         print(table(res))
     if not a.only:

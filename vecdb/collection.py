@@ -27,7 +27,7 @@ from .filtering import FilterEvaluator
 from .ids import STR_SENTINEL, PointId, decode_id, encode_id, encode_ids, id_values
 from .index.maintain import FieldState, IndexTxn, compact_field, index_rows
 from .index.runtime import FieldIndex, VectorCache
-from .kernels.binary import sign_search_one
+from .kernels.binary import sign_asym_search_one, sign_search_one
 from .kernels.dense import to_scores
 from .kernels.graph import search_one
 from .multivector.field import MultiVectorField
@@ -581,8 +581,12 @@ class Collection:
             dist = np.empty(k, np.float32)
             rows = np.empty(k, np.int64)
             work = np.empty(q.shape[0], np.float32)
-            status = sign_search_one(q, hot.cosine, hot.mean, hot.codes, allowed, n_cand, hot.addrs,
-                                     fs.column.block_rows, hot.l2, dist, rows, work)  # fmt: skip
+            if hot.asymmetric:
+                status = sign_asym_search_one(q, hot.cosine, hot.mean, hot.scale, hot.code_bytes, allowed, n_cand,
+                                              hot.addrs, fs.column.block_rows, hot.l2, dist, rows, work)  # fmt: skip
+            else:
+                status = sign_search_one(q, hot.cosine, hot.mean, hot.codes, allowed, n_cand, hot.addrs,
+                                         fs.column.block_rows, hot.l2, dist, rows, work)  # fmt: skip
             if status:
                 return None
             found = min(k, n_allowed)

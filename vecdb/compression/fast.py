@@ -1,13 +1,13 @@
 """The single-query path of a sign-binarized field: one kernel from the raw query to the rescored top k.
 
-A field Dense(..., index=None, compression=SignBinary()) (one bit per dimension, Hamming scoring, centred or not)
-is searched on its codes and rescored with its floats. Through the general path one query pays for a dozen numpy
-and Python steps around two kernels (prepare, binarize, scan, heaps, gather, sort), about as much as the kernels
-themselves; here binary.sign_search_one does all of it in one call, against a per-field snapshot (HotCodes) read
-once per LMDB transaction id: the codes as one contiguous array (the process keeps them: they are the small part),
-the float blocks' addresses (the floats stay in LMDB), the ids and the live rows. Same plan, candidates, results
-and explain as the general path; anything else (filters that match nothing, many dead rows, other codecs, bad
-values) goes the general way.
+A field Dense(..., index=None, compression=SignBinary()) (one bit per dimension, centred or not, Hamming or
+asymmetric scoring) is searched on its codes and rescored with its floats. Through the general path one query
+pays for a dozen numpy and Python steps around two kernels (prepare, binarize, scan, heaps, gather, sort), about
+as much as the kernels themselves; here binary.sign_search_one (or sign_asym_search_one) does all of it in one
+call, against a per-field snapshot (HotCodes) read once per LMDB transaction id: the codes as one contiguous array
+(the process keeps them: they are the small part), the float blocks' addresses (the floats stay in LMDB), the ids
+and the live rows. Same plan, candidates, results and explain as the general path; anything else (filters that
+match nothing, many dead rows, other codecs, bad values) goes the general way.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from .sign import SignBinary
 
 def sign_fast_path(spec: object) -> bool:
     """Whether a field's compression is the one the fused kernel implements."""
-    return isinstance(spec, SignBinary) and spec.projection == "none" and spec.scoring == "hamming"
+    return isinstance(spec, SignBinary) and spec.projection == "none"
 
 
 @dataclass(slots=True, frozen=True)
@@ -42,10 +42,13 @@ class HotCodes:
     state: State
     trained: Trained
     codes: np.ndarray  # (rows, words) uint64, contiguous, in this process
+    code_bytes: np.ndarray  # the same as (rows, 8 * words) uint8 (asymmetric scoring reads bytes)
     addrs: np.ndarray  # the float blocks' addresses in the map
     ids: np.ndarray  # row -> uint64 point id (STR_SENTINEL: a string id)
     allowed: np.ndarray  # live rows
     mean: np.ndarray
+    scale: np.ndarray  # asymmetric scoring: the per-dimension scale of the projected query
+    asymmetric: bool
     cosine: bool
     l2: bool
     factors: dict  # (oversample, recall_target) -> the factor they give
@@ -89,7 +92,10 @@ def hot_codes(
     addrs = fs.snap.addresses(txn, tables["block"], st.next_row)
     metric = fs.field.metric
     cosine, l2 = metric == "cosine", metric == "l2"
-    return HotCodes(txn_id, gen, st, t, code_arr, addrs, ids, allowed, t.codec.mean, cosine, l2, {})
+    c = t.codec
+    as_bytes = np.ascontiguousarray(code_arr).astype("<u8", copy=False).view(np.uint8)
+    asym = c.spec.scoring == "asymmetric"
+    return HotCodes(txn_id, gen, st, t, code_arr, as_bytes, addrs, ids, allowed, c.mean, c.scale, asym, cosine, l2, {})
 
 
 def plan_one(hot: HotCodes, k: int, params, n_allowed: int, filtered: bool) -> tuple[int, dict[str, Any]]:

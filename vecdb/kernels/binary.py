@@ -23,7 +23,7 @@ from . import pq
 from ._parallel import as_allowed, check_blocks, check_k, fused_topk
 from .queries import OK, _prepare_row
 from .rescore import rescore_rows
-from .topk import _sort_lex, heap_fill_lex, heap_replace_top
+from .topk import _sort_lex, heap_fill_lex, heap_replace_top, lex_sift
 
 
 def _make_popcount():
@@ -180,6 +180,73 @@ def sign_search_one(q, cosine, mean, codes, allowed, n_cand, addrs, block_rows, 
     out_d[:] = np.inf
     out_r[:] = -1
     rescore_rows(work, addrs, block_rows, sel_i, m, l2, out_d, out_r)
+    _sort_lex(out_d, out_r)
+    return OK
+
+
+@inline_helper
+def _select_floats(scores, allowed, hd, hi):
+    # the len(hd) smallest (score, row) pairs of the allowed rows into the (distance, row) heap hd / hi: a heap of
+    # every SAMPLE_STEP-th allowed row's scores bounds the cut first (twice the expected share, and a few more),
+    # and only rows within the bound are offered, in row order; where they are fewer than asked, every row is
+    nb = scores.shape[0]
+    k = hd.shape[0]
+    if nb >= 16 * SAMPLE_STEP and k * 8 <= nb:
+        want = 2 * k // SAMPLE_STEP + 8
+        sd = np.full(want, np.inf, np.float32)
+        si = np.full(want, -1, np.int64)
+        for r in range(0, nb, SAMPLE_STEP):
+            if allowed[r] != 0 and scores[r] < sd[0]:
+                lex_sift(sd, si, 0, want, scores[r], r)
+        if si[0] >= 0:  # the sample filled its heap: its worst score bounds the cut
+            bound = sd[0]
+            n = 0
+            for r in range(nb):
+                if scores[r] <= bound and allowed[r] != 0:
+                    n += 1
+            if n >= k:
+                w = hd[0]
+                for r in range(nb):
+                    s = scores[r]
+                    if s <= bound and s < w and allowed[r] != 0:
+                        lex_sift(hd, hi, 0, k, s, r)
+                        w = hd[0]
+                return
+    w = hd[0]
+    for r in range(nb):
+        s = scores[r]
+        if s < w and allowed[r] != 0:
+            lex_sift(hd, hi, 0, k, s, r)
+            w = hd[0]
+
+
+@kernel
+def sign_asym_search_one(
+    q, cosine, mean, scale, code_bytes, allowed, n_cand, addrs, block_rows, l2, out_d, out_r, work
+):  # noqa: E501
+    """sign_search_one for asymmetric scoring (SignBinary(scoring="asymmetric")): the float query against the bit
+    codes, -<(q - mean) * scale, 2b - 1>, through the byte tables and the ADC row scan the general path uses
+    (byte_tables, pq.adc_scan_rows: the same sums in the same order), its n_cand best by (score, row), rescored
+    exactly in place. code_bytes: the codes as (rows, 8 * words) uint8. work: float32 scratch of len(q)."""
+    st = _prepare_row(q, work, cosine)
+    if st != OK:
+        return st
+    d = q.shape[0]
+    z = np.empty(d, np.float32)
+    for j in range(d):
+        z[j] = (work[j] - mean[j]) * scale[j]
+    ones = np.ones(1, np.float32)
+    tables = np.empty(code_bytes.shape[1] * 256, np.float32)
+    byte_tables(z, d, ones, tables)
+    nb = code_bytes.shape[0]
+    scores = np.empty(nb, np.float32)
+    pq.adc_scores(tables, code_bytes, scores)
+    hd = np.full(n_cand, np.inf, np.float32)
+    hi = np.full(n_cand, -1, np.int64)
+    _select_floats(scores, allowed, hd, hi)
+    out_d[:] = np.inf
+    out_r[:] = -1
+    rescore_rows(work, addrs, block_rows, hi, n_cand, l2, out_d, out_r)
     _sort_lex(out_d, out_r)
     return OK
 
@@ -406,8 +473,41 @@ def weighted_distances(
 
 # ------------------------------------------------------------------ float query x bit codes
 
-# _SIGNS[v, t] = +1 if bit t of byte v is set else -1 (little bit order within the byte).
-_SIGNS = np.where((np.arange(256)[:, None] >> np.arange(8)[None, :]) & 1, 1.0, -1.0).astype(np.float32)
+
+@inline_helper
+def byte_tables(z, bits, a, out):
+    """out[j * B * 256 + p * 256 + v] = -a[j] * sum_t (+z[8p + t] if bit t of v else -z[8p + t]), t < 8, for every
+    plane weight a[j] and code byte p < B = len(out) // (256 * len(a)); dimensions >= bits count as 0. Built by
+    subsets (the table of v is the table of v without its lowest bit, plus twice that bit's value): 256 additions a
+    byte instead of 2,048, in one order every path shares (so the single-query kernel and the scan agree bit for
+    bit)."""
+    nbytes = out.shape[0] // (256 * a.shape[0])
+    for p in range(nbytes):
+        base = np.float32(0.0)
+        for t in range(8):
+            d = 8 * p + t
+            if d < bits:
+                base -= z[d]
+        off = p * 256
+        out[off] = base
+        for v in range(1, 256):
+            low = v & -v
+            t = 0
+            while (low >> t) != 1:
+                t += 1
+            d = 8 * p + t
+            zt = z[d] if d < bits else np.float32(0.0)
+            out[off + v] = out[off + (v & (v - 1))] + np.float32(2.0) * zt
+    plane = nbytes * 256
+    for j in range(a.shape[0] - 1, -1, -1):  # planes from the last, so plane 0's raw sums are read before scaling
+        for u in range(plane):
+            out[j * plane + u] = -(a[j] * out[u])
+
+
+@kernel
+def _asymmetric_tables(Q, bits, a, out):
+    for qi in range(Q.shape[0]):
+        byte_tables(Q[qi], bits, a, out[qi])
 
 
 def asymmetric_tables(queries: np.ndarray, bits: int, plane_weights: np.ndarray) -> np.ndarray:
@@ -415,13 +515,11 @@ def asymmetric_tables(queries: np.ndarray, bits: int, plane_weights: np.ndarray)
     a = np.ascontiguousarray(plane_weights, dtype=np.float32).reshape(-1)
     if a.size == 0 or not np.isfinite(a).all():
         raise InvalidArgument("plane weights must be a non-empty finite vector")
-    q = pq._float_queries(queries, bits)
+    q = np.ascontiguousarray(pq._float_queries(queries, bits), dtype=np.float32)
     nw = words_for(bits)
-    padded = np.zeros((q.shape[0], nw * WORD_BITS), np.float32)
-    padded[:, :bits] = q  # padding dimensions have weight 0, whatever their bit
-    per_byte = padded.reshape(q.shape[0], nw * 8, 8) @ _SIGNS.T  # (nq, bytes, 256)
-    tables = -(a[None, :, None, None] * per_byte[:, None, :, :])
-    return np.ascontiguousarray(tables.reshape(q.shape[0], a.size * nw * 8, 256), dtype=np.float32)
+    out = np.empty((q.shape[0], a.size * nw * 8 * 256), np.float32)
+    _asymmetric_tables(q, bits, a, out)
+    return out.reshape(q.shape[0], a.size * nw * 8, 256)
 
 
 def _byte_view(codes: np.ndarray) -> np.ndarray:

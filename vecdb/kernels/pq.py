@@ -12,60 +12,101 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InvalidArgument
-from ..jit import kernel
+from ..jit import inline_helper, kernel
 from ._parallel import as_allowed, check_blocks, check_k, fused_topk
-from .topk import heap_replace_top
+from .topk import lex_sift
 
 TABLE_COLUMNS = 256
 
 
-@kernel
-def _adc_scan(T, C, row0, allowed, hd, hi):
-    # T: (nq, M * 256) flat tables. One query at a time, so its table stays in L1; four rows at a time, so four
-    # independent sums hide the latency of the table reads (measured 10-25% faster than one row at a time, whose
-    # reduction LLVM turns into gathers: 11.4 -> 10.1 ns a 48-byte row, faiss IndexPQ 9.8 with its top-k).
-    nq = T.shape[0]
+@inline_helper
+def adc_scan_rows(t, C, row0, allowed, hd, hi):
+    """Offer every allowed row of C to the (distance, row) heap hd / hi of one query with flat table t (M * 256).
+    Four rows at a time, so four independent sums hide the latency of the table reads (measured 10-25% faster than
+    one row at a time, whose reduction LLVM turns into gathers: 11.4 -> 10.1 ns a 48-byte row, faiss IndexPQ 9.8
+    with its top-k). Rows come in ascending order, so a row tying the heap's worst stays out, and the heap keeps
+    the smallest (distance, row) pairs: ties go to the lowest rows, as in a stable sort."""
+    m = C.shape[1]
+    nb = C.shape[0]
+    k = hd.shape[0]
+    n4 = nb - nb % 4
+    w = hd[0]
+    for r in range(0, n4, 4):
+        a = C[r]
+        b = C[r + 1]
+        c = C[r + 2]
+        e = C[r + 3]
+        s0 = np.float32(0.0)
+        s1 = np.float32(0.0)
+        s2 = np.float32(0.0)
+        s3 = np.float32(0.0)
+        for j in range(m):
+            base = j * 256
+            s0 += t[base + np.int64(a[j])]
+            s1 += t[base + np.int64(b[j])]
+            s2 += t[base + np.int64(c[j])]
+            s3 += t[base + np.int64(e[j])]
+        if s0 < w and allowed[row0 + r] != 0:
+            lex_sift(hd, hi, 0, k, s0, row0 + r)
+            w = hd[0]
+        if s1 < w and allowed[row0 + r + 1] != 0:
+            lex_sift(hd, hi, 0, k, s1, row0 + r + 1)
+            w = hd[0]
+        if s2 < w and allowed[row0 + r + 2] != 0:
+            lex_sift(hd, hi, 0, k, s2, row0 + r + 2)
+            w = hd[0]
+        if s3 < w and allowed[row0 + r + 3] != 0:
+            lex_sift(hd, hi, 0, k, s3, row0 + r + 3)
+            w = hd[0]
+    for r in range(n4, nb):
+        c = C[r]
+        s = np.float32(0.0)
+        for j in range(m):
+            s += t[j * 256 + np.int64(c[j])]
+        if s < w and allowed[row0 + r] != 0:
+            lex_sift(hd, hi, 0, k, s, row0 + r)
+            w = hd[0]
+
+
+@inline_helper
+def adc_scores(t, C, out):
+    """out[r] = sum_m t[m * 256 + C[r, m]] for every row, in adc_scan_rows' arithmetic (four rows at a time, the
+    same order of additions), so a selection over out picks what adc_scan_rows would."""
     m = C.shape[1]
     nb = C.shape[0]
     n4 = nb - nb % 4
-    for qi in range(nq):
-        t = T[qi]
-        w = hd[qi, 0]
-        for r in range(0, n4, 4):
-            a = C[r]
-            b = C[r + 1]
-            c = C[r + 2]
-            e = C[r + 3]
-            s0 = np.float32(0.0)
-            s1 = np.float32(0.0)
-            s2 = np.float32(0.0)
-            s3 = np.float32(0.0)
-            for j in range(m):
-                base = j * 256
-                s0 += t[base + np.int64(a[j])]
-                s1 += t[base + np.int64(b[j])]
-                s2 += t[base + np.int64(c[j])]
-                s3 += t[base + np.int64(e[j])]
-            if s0 < w and allowed[row0 + r] != 0:
-                heap_replace_top(hd[qi], hi[qi], s0, row0 + r)
-                w = hd[qi, 0]
-            if s1 < w and allowed[row0 + r + 1] != 0:
-                heap_replace_top(hd[qi], hi[qi], s1, row0 + r + 1)
-                w = hd[qi, 0]
-            if s2 < w and allowed[row0 + r + 2] != 0:
-                heap_replace_top(hd[qi], hi[qi], s2, row0 + r + 2)
-                w = hd[qi, 0]
-            if s3 < w and allowed[row0 + r + 3] != 0:
-                heap_replace_top(hd[qi], hi[qi], s3, row0 + r + 3)
-                w = hd[qi, 0]
-        for r in range(n4, nb):
-            c = C[r]
-            s = np.float32(0.0)
-            for j in range(m):
-                s += t[j * 256 + np.int64(c[j])]
-            if s < w and allowed[row0 + r] != 0:
-                heap_replace_top(hd[qi], hi[qi], s, row0 + r)
-                w = hd[qi, 0]
+    for r in range(0, n4, 4):
+        a = C[r]
+        b = C[r + 1]
+        c = C[r + 2]
+        e = C[r + 3]
+        s0 = np.float32(0.0)
+        s1 = np.float32(0.0)
+        s2 = np.float32(0.0)
+        s3 = np.float32(0.0)
+        for j in range(m):
+            base = j * 256
+            s0 += t[base + np.int64(a[j])]
+            s1 += t[base + np.int64(b[j])]
+            s2 += t[base + np.int64(c[j])]
+            s3 += t[base + np.int64(e[j])]
+        out[r] = s0
+        out[r + 1] = s1
+        out[r + 2] = s2
+        out[r + 3] = s3
+    for r in range(n4, nb):
+        c = C[r]
+        s = np.float32(0.0)
+        for j in range(m):
+            s += t[j * 256 + np.int64(c[j])]
+        out[r] = s
+
+
+@kernel
+def _adc_scan(T, C, row0, allowed, hd, hi):
+    # T: (nq, M * 256) flat tables; one query at a time, so its table stays in L1
+    for qi in range(T.shape[0]):
+        adc_scan_rows(T[qi], C, row0, allowed, hd[qi], hi[qi])
 
 
 @kernel

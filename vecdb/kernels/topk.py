@@ -36,8 +36,8 @@ def heap_sift_top(hd, hi, n, d, i):
 
 
 @inline_helper
-def _lex_sift(hd, hi, pos, n, d, i):
-    # place (d, i) at pos of the (distance, index) max-heap hd/hi[:n] and sift it down
+def lex_sift(hd, hi, pos, n, d, i):
+    """Place (d, i) at pos of the (distance, index) max-heap hd/hi[:n] and sift it down."""
     while True:
         child = 2 * pos + 1
         if child >= n:
@@ -61,7 +61,7 @@ def heap_push_lex(hd, hi, d, i):
     Empty slots (+inf, -1) are larger than any finite entry."""
     if d > hd[0] or (d == hd[0] and i >= hi[0] and hi[0] >= 0):
         return
-    _lex_sift(hd, hi, 0, hd.shape[0], d, i)
+    lex_sift(hd, hi, 0, hd.shape[0], d, i)
 
 
 @inline_helper
@@ -83,7 +83,7 @@ def heap_fill_lex(hd, hi, sel_d, sel_i, m):
         hi[t] = sel_i[t]
     # slots m..k-1 stay (+inf, -1), the largest entries: they belong at the bottom; heapify the whole array
     for pos in range(k // 2 - 1, -1, -1):
-        _lex_sift(hd, hi, pos, k, hd[pos], hi[pos])
+        lex_sift(hd, hi, pos, k, hd[pos], hi[pos])
 
 
 @inline_helper
