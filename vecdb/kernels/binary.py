@@ -156,6 +156,15 @@ def _hamming_scan(Q, X, row0, allowed, hd, hi):
         heap_fill_lex(hd[qi], hi[qi], sel_d, sel_i, m)
 
 
+@inline_helper
+def _rescored_top(q, addrs, block_rows, cand, m, l2, out_d, out_r):
+    # the len(out_d) best of cand[:m] by exact distance, read in place, into out_d / out_r ascending (+inf / -1 pad)
+    out_d[:] = np.inf
+    out_r[:] = -1
+    rescore_rows(q, addrs, block_rows, cand, m, l2, out_d, out_r)
+    _sort_lex(out_d, out_r)
+
+
 @kernel
 def sign_search_one(q, cosine, mean, codes, allowed, n_cand, addrs, block_rows, l2, out_d, out_r, work):
     """One query of a sign-binarized field (one bit per dimension, Hamming scoring), end to end: prepared as
@@ -177,10 +186,7 @@ def sign_search_one(q, cosine, mean, codes, allowed, n_cand, addrs, block_rows, 
     sel_d = np.empty(min(n_cand, nb), np.float32)
     sel_i = np.empty(min(n_cand, nb), np.int64)
     m = _hamming_select(qc, codes, 0, allowed, n_cand, buf, hist, sel_d, sel_i)
-    out_d[:] = np.inf
-    out_r[:] = -1
-    rescore_rows(work, addrs, block_rows, sel_i, m, l2, out_d, out_r)
-    _sort_lex(out_d, out_r)
+    _rescored_top(work, addrs, block_rows, sel_i, m, l2, out_d, out_r)
     return OK
 
 
@@ -244,10 +250,7 @@ def sign_asym_search_one(
     hd = np.full(n_cand, np.inf, np.float32)
     hi = np.full(n_cand, -1, np.int64)
     _select_floats(scores, allowed, hd, hi)
-    out_d[:] = np.inf
-    out_r[:] = -1
-    rescore_rows(work, addrs, block_rows, hi, n_cand, l2, out_d, out_r)
-    _sort_lex(out_d, out_r)
+    _rescored_top(work, addrs, block_rows, hi, n_cand, l2, out_d, out_r)
     return OK
 
 
