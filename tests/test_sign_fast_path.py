@@ -225,3 +225,18 @@ def test_sign_asym_search_one_against_numpy(metric):
         got = set(out_r.tolist())
         assert len(got & set(cand[best].tolist())) >= k - 1
         np.testing.assert_allclose(np.sort(out_d)[: k - 1], np.sort(exact[best])[: k - 1], rtol=1e-4, atol=1e-4)
+
+
+def test_retraining_replaces_the_codes_the_fast_path_reads(tmp_path):
+    db = vecdb.open(tmp_path / "db")
+    col, x = _col(db, "cosine", n=1200, center=True)
+    q = (x[9] + 0.3).astype(np.float32)
+    p = SearchParams(oversample=2)
+    col.search("v", q, k=5, params=p)
+    old_codes = col._hot_codes["v"].codes.copy()
+    col.train_compression("v", sample=50, seed=5, progress=False)  # another sample: another mean, other codes
+    after = col.search("v", q, k=5, params=p)
+    assert not np.array_equal(col._hot_codes["v"].codes, old_codes)
+    same_hits(after, col.search("v", q[None], k=5, params=p)[0])
+    assert after.explain["path"] == "codes+rescore"
+    db.close()

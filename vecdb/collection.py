@@ -557,7 +557,8 @@ class Collection:
         with self._env.read() as txn:
             tid = txn.id()
             hot = self._hot_codes.get(fs.name)
-            if hot is None or hot.txn_id != tid:
+            # a new snapshot, or the map moved (the float blocks' addresses with it): read the snapshot again
+            if hot is None or hot.txn_id != tid or hot.map_generation != self._env.map_generation:
                 st = self._state(txn)
                 ids = self._ids.get(txn, t["block"], st)[:, 0]
                 cache = self._code_caches[fs.name]
@@ -567,8 +568,6 @@ class Collection:
                 if hot is None:
                     return None
                 self._hot_codes[fs.name] = hot
-            elif hot.map_generation != self._env.map_generation:  # the map moved: the block addresses with it
-                return None
             if filter is None:
                 if k > hot.state.live:
                     return None

@@ -58,15 +58,13 @@ class CodeCache:
     """The code column of a field's current codec as one contiguous array (a VectorCache per codec token)."""
 
     def __init__(self) -> None:
-        self._token: str | None = None
-        self._cache: VectorCache | None = None
+        self._cur: tuple[str, VectorCache] | None = None  # one tuple: threads never see a token with another's cache
 
     def get(self, txn, blocks, t: Trained, st: State) -> np.ndarray:
-        cache = self._cache
-        if cache is None or self._token != t.token:
-            cache = VectorCache(t.column)
-            self._cache, self._token = cache, t.token
-        return cache.get(txn, blocks, st)[: st.next_row]
+        cur = self._cur
+        if cur is None or cur[0] != t.token:
+            cur = self._cur = (t.token, VectorCache(t.column))
+        return cur[1].get(txn, blocks, st)[: st.next_row]
 
 
 def hot_codes(
