@@ -304,3 +304,17 @@ def topk_from_matrix(d: np.ndarray, allowed: np.ndarray, k: int):
         dist = np.pad(dist, ((0, 0), (0, pad)), constant_values=np.inf)
         rows = np.pad(rows, ((0, 0), (0, pad)), constant_values=-1)
     return dist, rows
+
+
+def two_stage_one(
+    q: np.ndarray, x: np.ndarray, approx: np.ndarray, allowed: np.ndarray, n_cand: int, k: int, metric: str
+):
+    """Twin of the sign single-query kernels: the n_cand allowed rows with the smallest approximate distance
+    (approx: one per row; ties by row), rescored exactly; the k best by (exact distance, row). q: prepared (unit
+    length for cosine). Returns (rows, distances) of up to k."""
+    a = np.where(allowed != 0, approx.astype(np.float64), np.inf)
+    cand = np.lexsort((np.arange(x.shape[0]), a))[:n_cand]
+    cand = cand[np.isfinite(a[cand])]
+    exact = ((x[cand] - q) ** 2).sum(1) if metric == "l2" else -(x[cand] @ q)
+    best = np.lexsort((cand, exact))[:k]
+    return cand[best], exact[best]
