@@ -1,5 +1,4 @@
-"""BlockArray.take (rescoring reads only the blocks holding its candidates) against the row-by-row reader; block
-addresses in the memory map, and their cache per snapshot."""
+"""Block addresses in LMDB's memory map (rescoring reads candidates in place) and their cache per snapshot."""
 
 from __future__ import annotations
 
@@ -7,7 +6,6 @@ import lmdb
 import numpy as np
 import pytest
 
-from vecdb.errors import CorruptDatabase
 from vecdb.storage.blocks import BlockArray, SnapshotBlocks
 
 
@@ -21,37 +19,6 @@ def column(tmp_path):
         col.write_rows(txn, db, 0, data)
     yield env, db, col, data
     env.close()
-
-
-@pytest.mark.parametrize("pick", ["one", "first_and_last", "dense_block", "random", "all", "none"])
-def test_take_matches_the_data_and_get_rows(column, pick):
-    env, db, col, data = column
-    rng = np.random.default_rng(1)
-    rows = {
-        "one": np.array([999]),
-        "first_and_last": np.array([0, 999]),
-        "dense_block": np.arange(64, 128),
-        "random": np.sort(rng.choice(1000, 100, replace=False)),
-        "all": np.arange(1000),
-        "none": np.zeros(0, np.int64),
-    }[pick]
-    with env.begin(buffers=True) as txn:
-        got = col.take(txn, db, rows)
-        assert got.shape == (rows.size, 5) and got.dtype == np.float32
-        np.testing.assert_array_equal(got, data[rows])
-        np.testing.assert_array_equal(got, col.get_rows(txn, db, rows))
-    assert got.flags.owndata  # a copy: valid after the transaction ends
-
-
-def test_take_reports_missing_blocks_and_rows_past_the_end(column):
-    env, db, col, _ = column
-    with env.begin(buffers=True) as txn:
-        # the last block (rows 960..999) holds 40 rows: row 1010 would be its row 50
-        with pytest.raises(CorruptDatabase, match="row 50 asked"):
-            col.take(txn, db, np.array([999, 1010]))
-    with env.begin(buffers=True) as txn:
-        with pytest.raises(CorruptDatabase, match="missing"):
-            col.take(txn, db, np.array([5000]))
 
 
 def test_addresses_read_each_row_in_place(column):

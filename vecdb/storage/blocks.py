@@ -90,33 +90,6 @@ class BlockArray:
             out[j] = arr[off]
         return out
 
-    def take(self, txn: lmdb.Transaction, db, rows: np.ndarray) -> np.ndarray:
-        """Copies of the given rows (sorted ascending, unique, all < the column's row count), reading only the
-        blocks that hold them: one LMDB get and one gather per block touched (rescoring a few candidates must
-        not read the whole column)."""
-        rows = np.asarray(rows, dtype=np.int64)
-        out = np.empty((rows.shape[0], self.width), dtype=self.dtype)
-        if rows.shape[0] == 0:
-            return out
-        if rows[0] < 0 or (rows.shape[0] > 1 and not bool(np.all(rows[1:] > rows[:-1]))):
-            raise ValueError("BlockArray.take needs sorted, unique, non-negative rows")
-        br = self.block_rows
-        blocks = rows // br
-        local = rows - blocks * br
-        cuts = (np.flatnonzero(blocks[1:] != blocks[:-1]) + 1).tolist()
-        bounds = zip([0] + cuts, cuts + [rows.shape[0]])
-        row_bytes, dtype, width = self.row_bytes, self.dtype, self.width
-        for lo, hi in bounds:
-            b = int(blocks[lo])
-            buf = txn.get(self.key(b), db=db)
-            if buf is None:
-                raise CorruptDatabase(f"block {b} of slot {self.slot} is missing")
-            n = len(buf) // row_bytes
-            if n * row_bytes != len(buf) or local[hi - 1] >= n:
-                raise CorruptDatabase(f"block {b} of slot {self.slot} has {len(buf)} bytes, row {local[hi - 1]} asked")
-            np.take(np.frombuffer(buf, dtype=dtype).reshape(n, width), local[lo:hi], axis=0, out=out[lo:hi])
-        return out
-
     def addresses(self, txn: lmdb.Transaction, db, n_rows: int) -> np.ndarray:
         """int64 addresses, in LMDB's memory map, of the blocks covering rows [0, n_rows) (each checked to hold its
         rows, as views() does): a kernel reads row r at addresses[r // block_rows] + (r % block_rows) * row_bytes.
