@@ -581,7 +581,7 @@ class Collection:
             rows = np.empty(k, np.int64)
             work = np.empty(q.shape[0], np.float32)
             if hot.asymmetric:
-                status = sign_asym_search_one(q, hot.cosine, hot.mean, hot.scale, hot.code_bytes, allowed, n_cand,
+                status = sign_asym_search_one(q, hot.cosine, hot.mean, hot.scale, hot.codes, allowed, n_cand,
                                               hot.addrs, fs.column.block_rows, hot.l2, dist, rows, work)  # fmt: skip
             else:
                 status = sign_search_one(q, hot.cosine, hot.mean, hot.codes, allowed, n_cand, hot.addrs,

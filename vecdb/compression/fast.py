@@ -19,6 +19,7 @@ import numpy as np
 
 from ..index.maintain import FieldState
 from ..index.runtime import VectorCache
+from ..kernels.binary import _byte_view
 from ..search import DEAD_FRACTION
 from ..storage.keys import State
 from .engine import CompressedField, Trained
@@ -41,8 +42,7 @@ class HotCodes:
     map_generation: int  # Env.map_generation the addresses were read at
     state: State
     trained: Trained
-    codes: np.ndarray  # (rows, words) uint64, contiguous, in this process
-    code_bytes: np.ndarray  # the same as (rows, 8 * words) uint8 (asymmetric scoring reads bytes)
+    codes: np.ndarray  # in this process: (rows, words) uint64, or as (rows, 8 * words) bytes for asymmetric scoring
     addrs: np.ndarray  # the float blocks' addresses in the map
     ids: np.ndarray  # row -> uint64 point id (STR_SENTINEL: a string id)
     allowed: np.ndarray  # live rows
@@ -84,16 +84,17 @@ def hot_codes(
     if st.next_row - st.live > DEAD_FRACTION * st.next_row or st.live == 0:
         return None
     t = codes.trained(txn, tables["aux"])
-    if t is None or not sign_fast_path(t.codec.spec) or t.codec.projection is not None:
+    if t is None or not sign_fast_path(t.codec.spec):
         return None
+    c = t.codec
+    asym = c.spec.scoring == "asymmetric"
     code_arr = cache.get(txn, tables["block"], t, st)
+    if asym:
+        code_arr = _byte_view(code_arr)
     addrs = fs.snap.addresses(txn, tables["block"], st.next_row)
     metric = fs.field.metric
     cosine, l2 = metric == "cosine", metric == "l2"
-    c = t.codec
-    as_bytes = np.ascontiguousarray(code_arr).astype("<u8", copy=False).view(np.uint8)
-    asym = c.spec.scoring == "asymmetric"
-    return HotCodes(txn_id, gen, st, t, code_arr, as_bytes, addrs, ids, allowed, c.mean, c.scale, asym, cosine, l2, {})
+    return HotCodes(txn_id, gen, st, t, code_arr, addrs, ids, allowed, c.mean, c.scale, asym, cosine, l2, {})
 
 
 def plan_one(hot: HotCodes, k: int, params, n_allowed: int, filtered: bool) -> tuple[int, dict[str, Any]]:

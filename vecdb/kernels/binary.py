@@ -87,7 +87,16 @@ def _select_at(buf, hist, top, k, rows, n, row0, sel_d, sel_i):
 
 
 @inline_helper
-def _hamming_select(q, X, row0, allowed, k, buf, hist, sel_d, sel_i):
+def _sample_want(nb, k):
+    # how many of every SAMPLE_STEP-th row's best bound the k best of nb (twice their expected share, and a few
+    # more); 0 where a sample is too small to say (few rows, or k a large share of them): count every row then
+    if nb >= 16 * SAMPLE_STEP and k * 8 <= nb:
+        return 2 * k // SAMPLE_STEP + 8
+    return 0
+
+
+@inline_helper
+def _hamming_select(q, X, row0, allowed, k, buf, rows, hist, sel_d, sel_i):
     # The block's k best rows by (Hamming distance, row) into sel_d / sel_i (row order); returns how many (fewer
     # than k when fewer rows are allowed); ties go to the lowest rows, as in a stable sort of every row.
     # Distances go to buf, words outer and rows inner (the popcounts vectorise across rows: 100k one-word codes 8x
@@ -96,6 +105,7 @@ def _hamming_select(q, X, row0, allowed, k, buf, hist, sel_d, sel_i):
     # again), so a histogram of every SAMPLE_STEP-th row first bounds tau generously; one pass keeps the allowed
     # rows within the bound (few: the branch is predictable) and the exact histogram of those gives tau. Where the
     # bound kept fewer than k rows (a sample's bad luck, a selective filter), every allowed row is counted.
+    # buf, rows: scratch of at least len(X).
     nw = X.shape[1]
     nb = X.shape[0]
     top = nw * WORD_BITS + 1  # larger than any distance: marks rows that are not allowed
@@ -106,14 +116,13 @@ def _hamming_select(q, X, row0, allowed, k, buf, hist, sel_d, sel_i):
         qj = q[j]
         for r in range(nb):
             buf[r] += _popcount(qj ^ X[r, j])
-    rows = np.empty(nb, np.int64)
     n = 0
-    if nb >= 16 * SAMPLE_STEP and k * 8 <= nb:
+    want = _sample_want(nb, k)
+    if want:
         hist[:] = 0
         for r in range(0, nb, SAMPLE_STEP):
             if allowed[row0 + r] != 0:
                 hist[buf[r]] += 1
-        want = 2 * k // SAMPLE_STEP + 8  # twice the expected share of the k best, and a few more
         bound = -1
         acc = 0
         for t in range(top):
@@ -148,11 +157,12 @@ def _hamming_scan(Q, X, row0, allowed, hd, hi):
     nb = X.shape[0]
     k = hd.shape[1]
     buf = np.empty(nb, np.int32)
+    rows = np.empty(nb, np.int64)
     hist = np.empty(nw * WORD_BITS + 2, np.int32)
     sel_d = np.empty(min(k, nb), np.float32)
     sel_i = np.empty(min(k, nb), np.int64)
     for qi in range(nq):
-        m = _hamming_select(Q[qi], X, row0, allowed, k, buf, hist, sel_d, sel_i)
+        m = _hamming_select(Q[qi], X, row0, allowed, k, buf, rows, hist, sel_d, sel_i)
         heap_fill_lex(hd[qi], hi[qi], sel_d, sel_i, m)
 
 
@@ -182,23 +192,25 @@ def sign_search_one(q, cosine, mean, codes, allowed, n_cand, addrs, block_rows, 
         if work[j] - mean[j] > 0:
             qc[j >> 6] |= np.uint64(1) << np.uint64(j & 63)
     buf = np.empty(nb, np.int32)
+    rows = np.empty(nb, np.int64)
     hist = np.empty(nw * WORD_BITS + 2, np.int32)
     sel_d = np.empty(min(n_cand, nb), np.float32)
     sel_i = np.empty(min(n_cand, nb), np.int64)
-    m = _hamming_select(qc, codes, 0, allowed, n_cand, buf, hist, sel_d, sel_i)
+    m = _hamming_select(qc, codes, 0, allowed, n_cand, buf, rows, hist, sel_d, sel_i)
     _rescored_top(work, addrs, block_rows, sel_i, m, l2, out_d, out_r)
     return OK
 
 
 @inline_helper
-def _select_floats(scores, allowed, hd, hi):
-    # the len(hd) smallest (score, row) pairs of the allowed rows into the (distance, row) heap hd / hi: a heap of
-    # every SAMPLE_STEP-th allowed row's scores bounds the cut first (twice the expected share, and a few more),
-    # and only rows within the bound are offered, in row order; where they are fewer than asked, every row is
+def _select_floats(scores, allowed, rows, hd, hi):
+    # The len(hd) smallest (score, row) pairs of the allowed rows into the (distance, row) heap hd / hi, offered in
+    # row order. A heap of every SAMPLE_STEP-th allowed row's scores bounds the cut first; one pass keeps the allowed
+    # rows within the bound (rows: scratch of len(scores)), and only those are offered; where they are fewer than
+    # asked (a sample's bad luck, a selective filter), every allowed row is offered.
     nb = scores.shape[0]
     k = hd.shape[0]
-    if nb >= 16 * SAMPLE_STEP and k * 8 <= nb:
-        want = 2 * k // SAMPLE_STEP + 8
+    want = _sample_want(nb, k)
+    if want:
         sd = np.full(want, np.inf, np.float32)
         si = np.full(want, -1, np.int64)
         for r in range(0, nb, SAMPLE_STEP):
@@ -209,13 +221,14 @@ def _select_floats(scores, allowed, hd, hi):
             n = 0
             for r in range(nb):
                 if scores[r] <= bound and allowed[r] != 0:
+                    rows[n] = r
                     n += 1
             if n >= k:
                 w = hd[0]
-                for r in range(nb):
-                    s = scores[r]
-                    if s <= bound and s < w and allowed[r] != 0:
-                        lex_sift(hd, hi, 0, k, s, r)
+                for j in range(n):
+                    s = scores[rows[j]]
+                    if s < w:
+                        lex_sift(hd, hi, 0, k, s, rows[j])
                         w = hd[0]
                 return
     w = hd[0]
@@ -229,7 +242,7 @@ def _select_floats(scores, allowed, hd, hi):
 @kernel
 def sign_asym_search_one(
     q, cosine, mean, scale, code_bytes, allowed, n_cand, addrs, block_rows, l2, out_d, out_r, work
-):  # noqa: E501
+):
     """sign_search_one for asymmetric scoring (SignBinary(scoring="asymmetric")): the float query against the bit
     codes, -<(q - mean) * scale, 2b - 1>, through the byte tables and the ADC row scan the general path uses
     (byte_tables, pq.adc_scan_rows: the same sums in the same order), its n_cand best by (score, row), rescored
@@ -249,7 +262,7 @@ def sign_asym_search_one(
     pq.adc_scores(tables, code_bytes, scores)
     hd = np.full(n_cand, np.inf, np.float32)
     hi = np.full(n_cand, -1, np.int64)
-    _select_floats(scores, allowed, hd, hi)
+    _select_floats(scores, allowed, np.empty(nb, np.int64), hd, hi)
     _rescored_top(work, addrs, block_rows, hi, n_cand, l2, out_d, out_r)
     return OK
 

@@ -69,6 +69,15 @@ def _row_address(addrs, block_rows, row_bytes, r):
 
 
 @inline_helper
+def _prefetch_row(addrs, block_rows, row_bytes, r, lines):
+    # ask for the first `lines` cache lines of row r (none for -1)
+    if r >= 0:
+        a = _row_address(addrs, block_rows, row_bytes, r)
+        for u in range(lines):
+            prefetch_address(a + 64 * u)
+
+
+@inline_helper
 def rescore_rows(q, addrs, block_rows, cand, m, l2, hd, hi):
     """Offer the exact distances of q to rows cand[:m] (-1 = none) to the (distance, row) heap hd / hi. Row r is
     float32[d] at addrs[r // block_rows] + (r % block_rows) * 4d; the rows PREFETCH_AHEAD places ahead are asked
@@ -77,15 +86,10 @@ def rescore_rows(q, addrs, block_rows, cand, m, l2, hd, hi):
     row_bytes = 4 * d
     lines = min((row_bytes + 63) // 64, PREFETCH_LINES)
     for j in range(min(PREFETCH_AHEAD, m)):
-        if cand[j] >= 0:
-            a = _row_address(addrs, block_rows, row_bytes, cand[j])
-            for u in range(lines):
-                prefetch_address(a + 64 * u)
+        _prefetch_row(addrs, block_rows, row_bytes, cand[j], lines)
     for j in range(m):
-        if j + PREFETCH_AHEAD < m and cand[j + PREFETCH_AHEAD] >= 0:
-            a = _row_address(addrs, block_rows, row_bytes, cand[j + PREFETCH_AHEAD])
-            for u in range(lines):
-                prefetch_address(a + 64 * u)
+        if j + PREFETCH_AHEAD < m:
+            _prefetch_row(addrs, block_rows, row_bytes, cand[j + PREFETCH_AHEAD], lines)
         r = cand[j]
         if r < 0:
             continue

@@ -29,8 +29,8 @@ def block_rows_for(row_bytes: int) -> int:
     return max(rows, 64)
 
 
-def _address(view: np.ndarray) -> int:
-    return view.__array_interface__["data"][0]
+def _addresses(views: list[tuple[int, np.ndarray]]) -> np.ndarray:
+    return np.array([v.__array_interface__["data"][0] for _, v in views], np.int64)
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ class BlockArray:
         """int64 addresses, in LMDB's memory map, of the blocks covering rows [0, n_rows) (each checked to hold its
         rows, as views() does): a kernel reads row r at addresses[r // block_rows] + (r % block_rows) * row_bytes.
         Valid while this snapshot is open (txn has buffers=True)."""
-        return np.array([_address(v) for _, v in self.views(txn, db, n_rows)], np.int64)
+        return _addresses(self.views(txn, db, n_rows))
 
     def write_rows(self, txn: lmdb.Transaction, db, first_row: int, data: np.ndarray) -> None:
         """Write rows [first_row, first_row + len(data)); rows before first_row in its block are kept."""
@@ -173,8 +173,7 @@ class SnapshotBlocks:
         if last is not None and last[0] == tid and last[1] == n_rows and last[2] == map_generation:
             return last
         views = self.column.views(txn, db, n_rows) if n_rows > 0 else []
-        addrs = np.array([_address(v) for _, v in views], np.int64)
-        last = self._last = (tid, n_rows, map_generation, views, addrs)
+        last = self._last = (tid, n_rows, map_generation, views, _addresses(views))
         return last
 
     def views(self, txn: lmdb.Transaction, db, n_rows: int) -> list[tuple[int, np.ndarray]]:
