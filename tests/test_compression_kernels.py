@@ -45,7 +45,7 @@ def _random_codes(rng, n, words):
 
 
 @pytest.mark.parametrize("nq", [1, 3, 4, 9])
-@pytest.mark.parametrize("words", [1, 2, 6])
+@pytest.mark.parametrize("words", [1, 2, 6, 20])  # 20: wider than binary.UNROLL_WORDS, the generic loop
 @pytest.mark.parametrize("k", [10, 40, 250])
 def test_hamming_scan_matches_numpy(nq, words, k, rng):
     x = _random_codes(rng, 300, words)

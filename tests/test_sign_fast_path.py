@@ -161,31 +161,38 @@ def test_hamming_selection_when_the_sample_misleads():
 
 
 @pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
-def test_sign_search_one_against_numpy(metric):
+@pytest.mark.parametrize("d", [70, 1100])
+@pytest.mark.parametrize("unrolled", [True, False])
+def test_sign_search_one_against_numpy(metric, d, unrolled):
     """The fused kernel against a plain numpy twin: binarize, take the n_cand best by (Hamming, row), rescore them
-    exactly, keep the k best by (distance, row)."""
+    exactly, keep the k best by (distance, row). Both Hamming loops: the one compiled for the code width and the
+    generic one (codes wider than UNROLL_WORDS words, or words=())."""
     rng = np.random.default_rng(7)
-    n, d, k, n_cand = 2500, 70, 10, 90
+    n, k, n_cand = 2500, 10, 90
     x = rng.standard_normal((n, d)).astype(np.float32)
     if metric == "cosine":
         x /= np.linalg.norm(x, axis=1, keepdims=True)
     mean = x.mean(0).astype(np.float32)
     codes = binary.pack_signs(x - mean)
     allowed = (rng.random(n) < 0.8).astype(np.uint8)
+    ids = np.arange(n, dtype=np.uint64) * 3 + 1
+    words = binary.word_count(codes.shape[1]) if unrolled else ()
+    assert len(words) == (codes.shape[1] if unrolled and d < 1024 else 0)
     for _ in range(5):
         q = rng.standard_normal(d).astype(np.float32)
-        out_d, out_r = np.empty(k, np.float32), np.empty(k, np.int64)
+        out_d, out_r, out_id = np.empty(k, np.float32), np.empty(k, np.int64), np.empty(k, np.uint64)
         addrs = np.array([x.__array_interface__["data"][0]], np.int64)
-        status = binary.sign_search_one(
-            q, metric == "cosine", mean, codes, allowed, n_cand, addrs, n, metric == "l2", out_d, out_r,
-            np.empty(d, np.float32),
+        found = binary.sign_search_one(
+            q, metric == "cosine", mean, codes, allowed, n_cand, addrs, n, metric == "l2", ids, out_d, out_r,
+            out_id, words,
         )  # fmt: skip
-        assert status == 0
+        assert found == k
         qp = q / np.linalg.norm(q) if metric == "cosine" else q
         ham = hamming_matrix(binary.pack_signs((qp - mean)[None]), codes)[0]
         rows, dist = two_stage_one(qp, x, ham, allowed, n_cand, k, metric)
         assert out_r.tolist() == rows.tolist()
-        np.testing.assert_allclose(out_d, dist, rtol=1e-5, atol=1e-5)
+        assert out_id.tolist() == (rows * 3 + 1).tolist()
+        np.testing.assert_allclose(out_d, dist if metric == "l2" else -dist, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("metric", ["cosine", "l2"])
@@ -206,12 +213,14 @@ def test_sign_asym_search_one_against_numpy(metric):
     addrs = np.array([x.__array_interface__["data"][0]], np.int64)
     for _ in range(5):
         q = rng.standard_normal(d).astype(np.float32)
-        out_d, out_r = np.empty(k, np.float32), np.empty(k, np.int64)
-        status = binary.sign_asym_search_one(
-            q, metric == "cosine", mean, scale, code_bytes, allowed, n_cand, addrs, n, metric == "l2", out_d, out_r,
-            np.empty(d, np.float32),
+        out_d, out_r, out_id = np.empty(k, np.float32), np.empty(k, np.int64), np.empty(k, np.uint64)
+        found = binary.sign_asym_search_one(
+            q, metric == "cosine", mean, scale, code_bytes, allowed, n_cand, addrs, n, metric == "l2",
+            np.arange(n, dtype=np.uint64), out_d, out_r, out_id,
         )  # fmt: skip
-        assert status == 0
+        assert found == k and out_id.tolist() == out_r.tolist()
+        if metric != "l2":
+            out_d = -out_d
         qp = q / np.linalg.norm(q) if metric == "cosine" else q
         approx = asymmetric_matrix(((qp - mean) * scale)[None], codes, np.ones(1, np.float32))[0]
         rows, dist = two_stage_one(qp, x, approx, allowed, n_cand, k, metric)

@@ -577,21 +577,25 @@ class Collection:
                 if n_allowed == 0:
                     return None
             n_cand, explain = plan_one(hot, k, params, n_allowed, filter is not None)
-            dist = np.empty(k, np.float32)
+            scores = np.empty(k, np.float32)
             rows = np.empty(k, np.int64)
-            work = np.empty(q.shape[0], np.float32)
+            out_id = np.empty(k, np.uint64)
             if hot.asymmetric:
-                status = sign_asym_search_one(q, hot.cosine, hot.mean, hot.scale, hot.codes, allowed, n_cand,
-                                              hot.addrs, fs.column.block_rows, hot.l2, dist, rows, work)  # fmt: skip
+                found = sign_asym_search_one(q, hot.cosine, hot.mean, hot.scale, hot.codes, allowed, n_cand,
+                                             hot.addrs, fs.column.block_rows, hot.l2, hot.ids, scores, rows,
+                                             out_id)  # fmt: skip
             else:
-                status = sign_search_one(q, hot.cosine, hot.mean, hot.codes, allowed, n_cand, hot.addrs,
-                                         fs.column.block_rows, hot.l2, dist, rows, work)  # fmt: skip
-            if status:
+                found = sign_search_one(q, hot.cosine, hot.mean, hot.codes, allowed, n_cand, hot.addrs,
+                                        fs.column.block_rows, hot.l2, hot.ids, scores, rows, out_id,
+                                        hot.words)  # fmt: skip
+            if found < 0:
                 return None
-            found = min(k, n_allowed)
-            rows = rows[:found]
-            ids, pays = self._ids_payloads(txn, hot.ids[rows].tolist(), rows, with_payload)
-        return Hits(ids, to_scores(dist[:found], fs.field.metric), pays, explain)
+            if found < k:
+                scores, rows, out_id = scores[:found], rows[:found], out_id[:found]
+            ids, pays = self._ids_payloads(txn, out_id.tolist(), rows, with_payload)
+        if hot.l2:  # squared distances, rooted by numpy as the general path does (bit for bit)
+            np.sqrt(scores, out=scores)
+        return Hits(ids, scores, pays, explain)
 
     def _ids_payloads(self, txn, ids: list, rows: np.ndarray, with_payload: bool) -> tuple[list, list | None]:
         """The point ids of result rows (string ids read from the row -> id table) and their payloads."""

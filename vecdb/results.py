@@ -25,7 +25,7 @@ class Hit:
     payload: dict[str, Any] | None = None
 
 
-@dataclass
+@dataclass(slots=True)  # slots: made on every search, at half the cost of a dict-backed instance
 class Hits:
     """The results of one query, best first.
 

@@ -19,12 +19,14 @@ import numpy as np
 
 from ..index.maintain import FieldState
 from ..index.runtime import VectorCache
-from ..kernels.binary import _byte_view
+from ..kernels.binary import _byte_view, word_count
 from ..search import DEAD_FRACTION
 from ..storage.keys import State
 from .engine import CompressedField, Trained
 from .rescore import candidates_for
 from .sign import SignBinary
+
+MAX_PLANS = 256  # plans kept per snapshot (see plan_one)
 
 
 def sign_fast_path(spec: object) -> bool:
@@ -51,7 +53,8 @@ class HotCodes:
     asymmetric: bool
     cosine: bool
     l2: bool
-    factors: dict  # (oversample, recall_target) -> the factor they give
+    plans: dict  # plan_one's plans: (oversample, recall_target, k, allowed rows, filtered) -> (n_cand, explain)
+    words: tuple  # binary.word_count of the codes (Hamming scoring)
 
 
 class CodeCache:
@@ -94,25 +97,31 @@ def hot_codes(
     addrs = fs.snap.addresses(txn, tables["block"], st.next_row)
     metric = fs.field.metric
     cosine, l2 = metric == "cosine", metric == "l2"
-    return HotCodes(txn_id, gen, st, t, code_arr, addrs, ids, allowed, c.mean, c.scale, asym, cosine, l2, {})
+    words = word_count(code_arr.shape[1])
+    return HotCodes(txn_id, gen, st, t, code_arr, addrs, ids, allowed, c.mean, c.scale, asym, cosine, l2, {}, words)
 
 
 def plan_one(hot: HotCodes, k: int, params, n_allowed: int, filtered: bool) -> tuple[int, dict[str, Any]]:
-    """(candidates to rescore, explain) exactly as CompressedField.search and dense_search give them."""
-    key = (None, None) if params is None else (params.oversample, params.recall_target)
-    factor = hot.factors.get(key)
-    if factor is None:
+    """(candidates to rescore, explain) exactly as CompressedField.search and dense_search give them. The plan of
+    each (parameters, k, allowed rows) is kept with the snapshot; every call gets its own explain dict."""
+    key = (None, None, k, n_allowed, filtered) if params is None else (
+        params.oversample, params.recall_target, k, n_allowed, filtered
+    )
+    plan = hot.plans.get(key)
+    if plan is None:
         factor = key[0] if key[0] is not None else hot.trained.oversample(key[1])
-        hot.factors[key] = factor
-    n_cand = min(candidates_for(k, factor), max(n_allowed, 1))
-    explain = {
-        "path": "codes+rescore",
-        "codec": "sign",
-        "codes_scanned": n_allowed,
-        "rows_rescored": int(n_cand),
-        "oversample": float(factor),
-    }
-    if filtered:
-        explain["estimate"] = n_allowed
-        explain["selectivity"] = round(n_allowed / max(hot.state.live, 1), 6)
-    return n_cand, explain
+        n_cand = min(candidates_for(k, factor), max(n_allowed, 1))
+        explain = {
+            "path": "codes+rescore",
+            "codec": "sign",
+            "codes_scanned": n_allowed,
+            "rows_rescored": int(n_cand),
+            "oversample": float(factor),
+        }
+        if filtered:
+            explain["estimate"] = n_allowed
+            explain["selectivity"] = round(n_allowed / max(hot.state.live, 1), 6)
+        if len(hot.plans) >= MAX_PLANS:  # many filters of many sizes: start over rather than grow without end
+            hot.plans.clear()
+        plan = hot.plans[key] = (n_cand, explain)
+    return plan[0], plan[1].copy()

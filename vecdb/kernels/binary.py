@@ -61,6 +61,38 @@ def words_for(bits: int) -> int:
     return (int(bits) + WORD_BITS - 1) // WORD_BITS
 
 
+UNROLL_WORDS = 16  # codes up to 1,024 bits get a Hamming loop compiled for their exact width (see word_count)
+
+
+def word_count(nw: int) -> tuple:
+    """The `words` argument of the Hamming kernels for codes of nw words: a tuple of that length (its type carries
+    the width, so Numba compiles a per-row loop of a constant trip count, unrolled), or () past UNROLL_WORDS."""
+    return (0,) * nw if nw <= UNROLL_WORDS else ()
+
+
+@inline_helper
+def _hamming_distances(q, X, buf, words):
+    # Hamming distance of q to every row of X into buf. With a word count in the type (len(words) > 0, see
+    # word_count) one row at a time, its words unrolled: 6-word codes 1.8x faster than the other order. Wider codes:
+    # words outer, rows inner, so each pass is one streaming loop.
+    nb = X.shape[0]
+    nw = len(words)
+    if nw > 0:
+        for r in range(nb):
+            s = 0
+            for j in range(nw):
+                s += _popcount(q[j] ^ X[r, j])
+            buf[r] = s
+        return
+    q0 = q[0]
+    for r in range(nb):
+        buf[r] = _popcount(q0 ^ X[r, 0])
+    for j in range(1, X.shape[1]):
+        qj = q[j]
+        for r in range(nb):
+            buf[r] += _popcount(qj ^ X[r, j])
+
+
 @inline_helper
 def _select_at(buf, hist, top, k, rows, n, row0, sel_d, sel_i):
     # rows[:n] (ascending, buf holds their distances, hist their histogram) -> their k best by (distance, row)
@@ -96,26 +128,19 @@ def _sample_want(nb, k):
 
 
 @inline_helper
-def _hamming_select(q, X, row0, allowed, k, buf, rows, hist, sel_d, sel_i):
+def _hamming_select(q, X, row0, allowed, k, buf, rows, hist, sel_d, sel_i, words):
     # The block's k best rows by (Hamming distance, row) into sel_d / sel_i (row order); returns how many (fewer
     # than k when fewer rows are allowed); ties go to the lowest rows, as in a stable sort of every row.
-    # Distances go to buf, words outer and rows inner (the popcounts vectorise across rows: 100k one-word codes 8x
-    # faster than a word loop per row). The k-th smallest, tau, comes from a histogram over the few possible
-    # distances. Counting every row costs more than the distances (100k rows: ~80 us, the same bins hit again and
-    # again), so a histogram of every SAMPLE_STEP-th row first bounds tau generously; one pass keeps the allowed
+    # Distances go to buf (_hamming_distances; words: see word_count). The k-th smallest, tau, comes from a
+    # histogram over the few possible distances. Counting every row costs more than the distances (100k rows:
+    # ~80 us, the same bins hit again and again), so a histogram of every SAMPLE_STEP-th row first bounds tau generously; one pass keeps the allowed
     # rows within the bound (few: the branch is predictable) and the exact histogram of those gives tau. Where the
     # bound kept fewer than k rows (a sample's bad luck, a selective filter), every allowed row is counted.
     # buf, rows: scratch of at least len(X).
     nw = X.shape[1]
     nb = X.shape[0]
     top = nw * WORD_BITS + 1  # larger than any distance: marks rows that are not allowed
-    q0 = q[0]
-    for r in range(nb):
-        buf[r] = _popcount(q0 ^ X[r, 0])
-    for j in range(1, nw):
-        qj = q[j]
-        for r in range(nb):
-            buf[r] += _popcount(qj ^ X[r, j])
+    _hamming_distances(q, X, buf, words)
     n = 0
     want = _sample_want(nb, k)
     if want:
@@ -151,7 +176,7 @@ def _hamming_select(q, X, row0, allowed, k, buf, rows, hist, sel_d, sel_i):
 
 
 @kernel
-def _hamming_scan(Q, X, row0, allowed, hd, hi):
+def _hamming_scan(Q, X, row0, allowed, hd, hi, words):
     # per query: the block's k best (_hamming_select), merged into the query's heap at once
     nq, nw = Q.shape
     nb = X.shape[0]
@@ -162,30 +187,42 @@ def _hamming_scan(Q, X, row0, allowed, hd, hi):
     sel_d = np.empty(min(k, nb), np.float32)
     sel_i = np.empty(min(k, nb), np.int64)
     for qi in range(nq):
-        m = _hamming_select(Q[qi], X, row0, allowed, k, buf, rows, hist, sel_d, sel_i)
+        m = _hamming_select(Q[qi], X, row0, allowed, k, buf, rows, hist, sel_d, sel_i, words)
         heap_fill_lex(hd[qi], hi[qi], sel_d, sel_i, m)
 
 
 @inline_helper
-def _rescored_top(q, addrs, block_rows, cand, m, l2, out_d, out_r):
-    # the len(out_d) best of cand[:m] by exact distance, read in place, into out_d / out_r ascending (+inf / -1 pad)
+def _rescored_top(q, addrs, block_rows, cand, m, l2, ids, out_d, out_r, out_id):
+    # the len(out_d) best of cand[:m] by exact distance, read in place, ascending by (distance, row), written as
+    # search_one writes them: out_d the score for dot / cosine (-distance) or the squared distance for l2, out_r the
+    # row, out_id its point id (ids[row]); returns how many there are (the rest: +inf or -inf, -1)
     out_d[:] = np.inf
     out_r[:] = -1
     rescore_rows(q, addrs, block_rows, cand, m, l2, out_d, out_r)
     _sort_lex(out_d, out_r)
+    j = 0
+    for t in range(out_d.shape[0]):
+        if out_r[t] >= 0:
+            out_id[t] = ids[out_r[t]]
+            j += 1
+        if not l2:
+            out_d[t] = -out_d[t]
+    return j
 
 
 @kernel
-def sign_search_one(q, cosine, mean, codes, allowed, n_cand, addrs, block_rows, l2, out_d, out_r, work):
+def sign_search_one(q, cosine, mean, codes, allowed, n_cand, addrs, block_rows, l2, ids, out_d, out_r, out_id, words):
     """One query of a sign-binarized field (one bit per dimension, Hamming scoring), end to end: prepared as
     every path prepares it (queries._prepare_row), binarized as the codec does (bit j of word w set where
-    q[64w + j] - mean[64w + j] > 0), its n_cand best code rows by (Hamming distance, row), and the len(out_d) best
-    of those by exact distance, read in place from the float blocks (rescore.rescore_in_blocks' arithmetic and
-    order), into out_d / out_r ascending. work: float32 scratch of len(q). Returns the queries.* status of the
-    preparation (OK: out holds min(k, allowed) results, the rest +inf / -1)."""
+    q[64w + j] - mean[64w + j] > 0), its n_cand best code rows by (Hamming distance, row), and the k = len(out_d)
+    best of those by exact distance, read in place from the float blocks (rescore.rescore_in_blocks' arithmetic and
+    order), into out_d / out_r / out_id as _rescored_top writes them. words: word_count(codes.shape[1]).
+    Returns the results written (min(k, allowed rows)), or -status when the query fails its preparation
+    (queries.*: nothing searched; the general path reports the error)."""
+    work = np.empty(q.shape[0], np.float32)
     st = _prepare_row(q, work, cosine)
     if st != OK:
-        return st
+        return -st
     nb, nw = codes.shape
     qc = np.zeros(nw, np.uint64)
     for j in range(q.shape[0]):
@@ -196,9 +233,8 @@ def sign_search_one(q, cosine, mean, codes, allowed, n_cand, addrs, block_rows, 
     hist = np.empty(nw * WORD_BITS + 2, np.int32)
     sel_d = np.empty(min(n_cand, nb), np.float32)
     sel_i = np.empty(min(n_cand, nb), np.int64)
-    m = _hamming_select(qc, codes, 0, allowed, n_cand, buf, rows, hist, sel_d, sel_i)
-    _rescored_top(work, addrs, block_rows, sel_i, m, l2, out_d, out_r)
-    return OK
+    m = _hamming_select(qc, codes, 0, allowed, n_cand, buf, rows, hist, sel_d, sel_i, words)
+    return _rescored_top(work, addrs, block_rows, sel_i, m, l2, ids, out_d, out_r, out_id)
 
 
 @inline_helper
@@ -241,15 +277,16 @@ def _select_floats(scores, allowed, rows, hd, hi):
 
 @kernel
 def sign_asym_search_one(
-    q, cosine, mean, scale, code_bytes, allowed, n_cand, addrs, block_rows, l2, out_d, out_r, work
+    q, cosine, mean, scale, code_bytes, allowed, n_cand, addrs, block_rows, l2, ids, out_d, out_r, out_id
 ):
     """sign_search_one for asymmetric scoring (SignBinary(scoring="asymmetric")): the float query against the bit
     codes, -<(q - mean) * scale, 2b - 1>, through the byte tables and the ADC row scan the general path uses
     (byte_tables, pq.adc_scan_rows: the same sums in the same order), its n_cand best by (score, row), rescored
-    exactly in place. code_bytes: the codes as (rows, 8 * words) uint8. work: float32 scratch of len(q)."""
+    exactly in place. code_bytes: the codes as (rows, 8 * words) uint8. Outputs and return as sign_search_one."""
+    work = np.empty(q.shape[0], np.float32)
     st = _prepare_row(q, work, cosine)
     if st != OK:
-        return st
+        return -st
     d = q.shape[0]
     z = np.empty(d, np.float32)
     for j in range(d):
@@ -263,8 +300,7 @@ def sign_asym_search_one(
     hd = np.full(n_cand, np.inf, np.float32)
     hi = np.full(n_cand, -1, np.int64)
     _select_floats(scores, allowed, np.empty(nb, np.int64), hd, hi)
-    _rescored_top(work, addrs, block_rows, hi, n_cand, l2, out_d, out_r)
-    return OK
+    return _rescored_top(work, addrs, block_rows, hi, n_cand, l2, ids, out_d, out_r, out_id)
 
 
 @kernel
@@ -434,7 +470,12 @@ def scan_topk(
     k = check_k(k)
     allowed = as_allowed(allowed)
     blocks = check_blocks(blocks, queries.shape[1], np.dtype(np.uint64), allowed, "binary code")
-    return fused_topk(_hamming_scan, queries, blocks, allowed, k, max(queries.shape[1], 4))
+    words = word_count(queries.shape[1])
+
+    def scan(Q, X, row0, allowed, hd, hi):
+        _hamming_scan(Q, X, row0, allowed, hd, hi, words)
+
+    return fused_topk(scan, queries, blocks, allowed, k, max(queries.shape[1], 4))
 
 
 def _plane_words(queries: np.ndarray, weights: np.ndarray) -> int:
