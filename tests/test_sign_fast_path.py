@@ -30,7 +30,7 @@ def _col(db, metric="cosine", n=3000, center=True, ids=None, rng=None, spec=None
 
 @pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
 @pytest.mark.parametrize("center", [True, False])
-@pytest.mark.parametrize("scoring", ["hamming", "asymmetric"])
+@pytest.mark.parametrize("scoring", ["hamming", "asymmetric", "hamming+asymmetric"])
 def test_one_query_matches_the_general_path_bit_for_bit(tmp_path, metric, center, scoring, monkeypatch):
     db = vecdb.open(tmp_path / "db")
     col, x = _col(db, metric, spec=SignBinary(center=center, scoring=scoring))
@@ -183,8 +183,8 @@ def test_sign_search_one_against_numpy(metric, d, unrolled):
         out_d, out_r, out_id = np.empty(k, np.float32), np.empty(k, np.int64), np.empty(k, np.uint64)
         addrs = np.array([x.__array_interface__["data"][0]], np.int64)
         found = binary.sign_search_one(
-            q, metric == "cosine", mean, codes, allowed, n_cand, addrs, n, metric == "l2", ids, out_d, out_r,
-            out_id, words,
+            q, metric == "cosine", mean, mean, codes, _addr(codes), allowed, 0, n_cand, addrs, n, metric == "l2", ids,
+            out_d, out_r, out_id, words,
         )  # fmt: skip
         assert found == k
         qp = q / np.linalg.norm(q) if metric == "cosine" else q
@@ -193,6 +193,71 @@ def test_sign_search_one_against_numpy(metric, d, unrolled):
         assert out_r.tolist() == rows.tolist()
         assert out_id.tolist() == (rows * 3 + 1).tolist()
         np.testing.assert_allclose(out_d, dist if metric == "l2" else -dist, rtol=1e-5, atol=1e-5)
+
+
+def _addr(a):
+    return np.array([a.__array_interface__["data"][0]], np.int64)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "l2"])
+@pytest.mark.parametrize("d", [50, 130])
+def test_sign_search_one_with_the_hamming_prefilter_against_numpy(metric, d):
+    """Three stages (scoring "hamming+asymmetric"): the n_pre best by (Hamming, row), of those the n_cand best by
+    (asymmetric score, row), rescored exactly; against numpy doing the same."""
+    from reference import asymmetric_matrix
+
+    rng = np.random.default_rng(9)
+    n, k, n_cand, n_pre = 3000, 10, 60, 480
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    if metric == "cosine":
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+    mean = x.mean(0).astype(np.float32)
+    scale = np.abs(x - mean).mean(0).astype(np.float32)
+    codes = binary.pack_signs(x - mean)
+    allowed = (rng.random(n) < 0.85).astype(np.uint8)
+    for _ in range(5):
+        q = rng.standard_normal(d).astype(np.float32)
+        out_d, out_r, out_id = np.empty(k, np.float32), np.empty(k, np.int64), np.empty(k, np.uint64)
+        found = binary.sign_search_one(
+            q, metric == "cosine", mean, scale, codes, _addr(codes), allowed, n_pre, n_cand, _addr(x), n,
+            metric == "l2", np.arange(n, dtype=np.uint64), out_d, out_r, out_id, binary.word_count(codes.shape[1]),
+        )  # fmt: skip
+        assert found == k
+        qp = q / np.linalg.norm(q) if metric == "cosine" else q
+        ham = hamming_matrix(binary.pack_signs((qp - mean)[None]), codes)[0].astype(np.float64)
+        ham[allowed == 0] = np.inf
+        pre = np.lexsort((np.arange(n), ham))[:n_pre]
+        approx = np.full(n, np.inf)
+        approx[pre] = asymmetric_matrix(((qp - mean) * scale)[None], codes[pre], np.ones(1, np.float32))[0]
+        rows, dist = two_stage_one(qp, x, approx, allowed, n_cand, k, metric)
+        # the candidate set may differ from the twin's only at float near-ties of the asymmetric score
+        assert len(set(out_r.tolist()) & set(rows.tolist())) >= k - 1
+        got = out_d if metric == "l2" else -out_d
+        np.testing.assert_allclose(np.sort(got)[: k - 1], np.sort(dist)[: k - 1], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("blocks", [[3000], [1024, 1024, 952], [1000, 1500, 500]])
+def test_asymmetric_rerank_against_numpy(blocks):
+    """The general path's rerank over code blocks read in place (even blocks) or joined (uneven), against numpy."""
+    from reference import asymmetric_matrix
+
+    rng = np.random.default_rng(10)
+    n, d, c, k = sum(blocks), 70, 200, 25
+    codes = binary.pack_signs(rng.standard_normal((n, d)).astype(np.float32))
+    starts = np.cumsum([0, *blocks[:-1]])
+    parts = [(int(s), codes[s : s + b]) for s, b in zip(starts, blocks)]
+    q = rng.standard_normal((3, d)).astype(np.float32)
+    cand = np.stack([rng.choice(n, c, replace=False) for _ in range(3)])
+    cand[1, -20:] = -1  # padding
+    dist, rows = binary.asymmetric_rerank(q, parts, cand, k)
+    full = asymmetric_matrix(q, codes, np.ones(1, np.float32))
+    for qi in range(3):
+        cq = cand[qi][cand[qi] >= 0]
+        want = cq[np.lexsort((cq, full[qi, cq]))[:k]]
+        assert len(set(rows[qi].tolist()) & set(want.tolist())) >= k - 1
+        np.testing.assert_allclose(dist[qi], np.sort(full[qi, want]), rtol=1e-4, atol=1e-4)
+    with pytest.raises(vecdb.errors.InvalidArgument):
+        binary.asymmetric_rerank(q, parts, np.full((3, 4), n), k)
 
 
 @pytest.mark.parametrize("metric", ["cosine", "l2"])

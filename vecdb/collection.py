@@ -576,7 +576,7 @@ class Collection:
                 allowed, n_allowed = self._filters.allowed_rows(txn, t, hot.state, self._valid(filter), hot.allowed)
                 if n_allowed == 0:
                     return None
-            n_cand, explain = plan_one(hot, k, params, n_allowed, filter is not None)
+            n_pre, n_cand, explain = plan_one(hot, k, params, n_allowed, filter is not None)
             scores = np.empty(k, np.float32)
             rows = np.empty(k, np.int64)
             out_id = np.empty(k, np.uint64)
@@ -585,9 +585,9 @@ class Collection:
                                              hot.addrs, fs.column.block_rows, hot.l2, hot.ids, scores, rows,
                                              out_id)  # fmt: skip
             else:
-                found = sign_search_one(q, hot.cosine, hot.mean, hot.codes, allowed, n_cand, hot.addrs,
-                                        fs.column.block_rows, hot.l2, hot.ids, scores, rows, out_id,
-                                        hot.words)  # fmt: skip
+                found = sign_search_one(q, hot.cosine, hot.mean, hot.scale, hot.codes, hot.code_addrs, allowed, n_pre,
+                                        n_cand, hot.addrs, fs.column.block_rows, hot.l2, hot.ids, scores, rows,
+                                        out_id, hot.words)  # fmt: skip
             if found < 0:
                 return None
             if found < k:

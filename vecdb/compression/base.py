@@ -158,6 +158,12 @@ class Codec(ABC):
     def bytes_per_vector(self) -> float:
         return float(self.code_width * np.dtype(self.code_dtype).itemsize)
 
+    @property
+    def nested_candidates(self) -> bool:
+        """Whether scan_topk's best c are the first c of its best c' > c (then calibration scans once for the
+        largest factor and takes prefixes; else once per factor)."""
+        return True
+
     # -- coding
     @abstractmethod
     def encode(self, x: np.ndarray) -> np.ndarray:

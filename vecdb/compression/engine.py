@@ -31,6 +31,7 @@ from ..storage.parsed import ParsedCache
 from ..storage.states import get_state, put_state
 from .base import Codec, CompressionSpec, codec_from_state, sample_rows
 from .rescore import DEFAULT_FACTORS, candidates_for, oversampling_for
+from .sign import PREFILTER, SignBinary
 
 CODE_SLOT_BASE = 4000  # block slots of code columns (vector fields use 0.., ids 900, graphs 1000.., FDEs 3000..)
 DEFAULT_TRAIN_ROWS = 20_000
@@ -251,6 +252,8 @@ class CompressedField:
             "rows_rescored": 0,
             "oversample": float(factor),
         }
+        if isinstance(t.codec.spec, SignBinary) and t.codec.spec.scoring == "hamming+asymmetric":
+            explain["hamming_candidates"] = min(PREFILTER * n_cand, n_allowed)
         if not do_rescore:
             return cdist, crows, explain
         cand = np.ascontiguousarray(crows, dtype=np.int64)

@@ -24,7 +24,7 @@ from ..search import DEAD_FRACTION
 from ..storage.keys import State
 from .engine import CompressedField, Trained
 from .rescore import candidates_for
-from .sign import SignBinary
+from .sign import PREFILTER, SignBinary
 
 MAX_PLANS = 256  # plans kept per snapshot (see plan_one)
 
@@ -45,12 +45,14 @@ class HotCodes:
     state: State
     trained: Trained
     codes: np.ndarray  # in this process: (rows, words) uint64, or as (rows, 8 * words) bytes for asymmetric scoring
+    code_addrs: np.ndarray  # [address of codes] (the rerank of "hamming+asymmetric" reads code rows by address)
     addrs: np.ndarray  # the float blocks' addresses in the map
     ids: np.ndarray  # row -> uint64 point id (STR_SENTINEL: a string id)
     allowed: np.ndarray  # live rows
     mean: np.ndarray
     scale: np.ndarray  # asymmetric scoring: the per-dimension scale of the projected query
     asymmetric: bool
+    prefilter: int  # Hamming candidates per candidate ("hamming+asymmetric"), else 0
     cosine: bool
     l2: bool
     plans: dict  # plan_one's plans: (oversample, recall_target, k, allowed rows, filtered) -> (n_cand, explain)
@@ -98,12 +100,16 @@ def hot_codes(
     metric = fs.field.metric
     cosine, l2 = metric == "cosine", metric == "l2"
     words = word_count(code_arr.shape[1])
-    return HotCodes(txn_id, gen, st, t, code_arr, addrs, ids, allowed, c.mean, c.scale, asym, cosine, l2, {}, words)
+    code_addrs = np.array([code_arr.ctypes.data], np.int64)
+    prefilter = PREFILTER if c.spec.scoring == "hamming+asymmetric" else 0
+    return HotCodes(txn_id, gen, st, t, code_arr, code_addrs, addrs, ids, allowed, c.mean, c.scale, asym, prefilter,
+                    cosine, l2, {}, words)  # fmt: skip
 
 
-def plan_one(hot: HotCodes, k: int, params, n_allowed: int, filtered: bool) -> tuple[int, dict[str, Any]]:
-    """(candidates to rescore, explain) exactly as CompressedField.search and dense_search give them. The plan of
-    each (parameters, k, allowed rows) is kept with the snapshot; every call gets its own explain dict."""
+def plan_one(hot: HotCodes, k: int, params, n_allowed: int, filtered: bool) -> tuple[int, int, dict[str, Any]]:
+    """(Hamming candidates or 0, candidates to rescore, explain) exactly as CompressedField.search and dense_search
+    give them. The plan of each (parameters, k, allowed rows) is kept with the snapshot; every call gets its own
+    explain dict."""
     key = (None, None, k, n_allowed, filtered) if params is None else (
         params.oversample, params.recall_target, k, n_allowed, filtered
     )
@@ -118,10 +124,13 @@ def plan_one(hot: HotCodes, k: int, params, n_allowed: int, filtered: bool) -> t
             "rows_rescored": int(n_cand),
             "oversample": float(factor),
         }
+        n_pre = hot.prefilter * n_cand
+        if n_pre:
+            explain["hamming_candidates"] = min(n_pre, n_allowed)
         if filtered:
             explain["estimate"] = n_allowed
             explain["selectivity"] = round(n_allowed / max(hot.state.live, 1), 6)
         if len(hot.plans) >= MAX_PLANS:  # many filters of many sizes: start over rather than grow without end
             hot.plans.clear()
-        plan = hot.plans[key] = (n_cand, explain)
-    return plan[0], plan[1].copy()
+        plan = hot.plans[key] = (n_pre, n_cand, explain)
+    return plan[0], plan[1], plan[2].copy()

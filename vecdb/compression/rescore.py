@@ -210,12 +210,14 @@ def oversampling_for(
     chosen, reached = factors[-1], False
     for f in factors:
         c = min(candidates_for(k_eff, f), n_max)
-        d, _ = rescore(queries, crows[:, :c], x, codec.metric, k_eff)
+        cand = crows[:, :c] if codec.nested_candidates else codec.scan_topk(queries, [(0, codes)], allowed, c)[1]
+        d, _ = rescore(queries, cand, x, codec.metric, k_eff)
         by_factor[f"{f:g}"] = recall_at_k(d, true_d, k_eff)
         if not reached and by_factor[f"{f:g}"] >= target_recall:
             chosen, reached = f, True
     # Recall before rescoring: the code ranking's own top-k, judged by true distances.
-    d1, _ = rescore(queries, crows[:, :k_eff], x, codec.metric, k_eff)
+    first = crows[:, :k_eff] if codec.nested_candidates else codec.scan_topk(queries, [(0, codes)], allowed, k_eff)[1]
+    d1, _ = rescore(queries, first, x, codec.metric, k_eff)
     return OversamplingCalibration(
         factor=chosen,
         target_recall=float(target_recall),

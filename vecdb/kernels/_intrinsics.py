@@ -1,5 +1,5 @@
 """LLVM operations Numba does not expose: a prefetch of one row of a 2-D array (for graph walks, whose next
-vectors are random memory reads the CPU cannot predict), and a float32 pointer from an address (rescoring reads
+vectors are random memory reads the CPU cannot predict), and typed pointers from addresses (rescoring reads
 candidate rows straight from LMDB's memory map, block by block, without a Python call per block)."""
 
 from __future__ import annotations
@@ -56,18 +56,28 @@ def prefetch_item(typingctx, arr, idx, col):
     return types.void(arr, idx, col), _codegen
 
 
-@intrinsic
-def f32_pointer(typingctx, addr):
-    """The address (an integer) as a float32 pointer, for numba.carray. The caller guarantees the memory is valid
-    for as long as the array is used."""
-    if not isinstance(addr, types.Integer):
-        return None
-    sig = types.CPointer(types.float32)(addr)
+def _pointer_intrinsic(element, doc: str):
+    @intrinsic
+    def pointer(typingctx, addr):
+        if not isinstance(addr, types.Integer):
+            return None
+        sig = types.CPointer(element)(addr)
 
-    def codegen(context, builder, signature, args):
-        return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+        def codegen(context, builder, signature, args):
+            return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
 
-    return sig, codegen
+        return sig, codegen
+
+    pointer.__doc__ = doc
+    return pointer
+
+
+f32_pointer = _pointer_intrinsic(
+    types.float32,
+    "The address (an integer) as a float32 pointer, for numba.carray. The caller guarantees the memory is valid for "
+    "as long as the array is used.",
+)
+u8_pointer = _pointer_intrinsic(types.uint8, "The address (an integer) as a uint8 pointer (as f32_pointer).")
 
 
 @intrinsic
