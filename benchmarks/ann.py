@@ -181,7 +181,8 @@ def main(argv: list[str] | None = None) -> None:
         if a.queries:
             ds.test, ds.neighbors = ds.test[: a.queries], ds.neighbors[: a.queries]
         build = {"M": a.M, "ef_construction": a.ef_construction}
-        builds = {s: build if s not in ("vecdb-exact", "faiss-flat", "faiss-ivfpq", "lancedb") else {} for s in a.systems}
+        plain = ("vecdb-exact", "faiss-flat", "faiss-ivfpq", "lancedb")  # no graph parameters
+        builds = {s: {} if s in plain else build for s in a.systems}
         total = a.repeat * sum(len(_grid(s)) for s in a.systems)
         with tqdm(total=total, desc=ds_name, unit="loop", disable=not sys.stderr.isatty()) as bar:
             by_system = run_systems(ds, a.systems, a.k, a.repeat, builds, bar)

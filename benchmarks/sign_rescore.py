@@ -33,6 +33,7 @@ VARIANTS = {
     "sign": SignBinary(),
     "sign-centered": SignBinary(center=True),
     "sign-centered-asymmetric": SignBinary(center=True, scoring="asymmetric"),
+    "sign-centered-prefilter": SignBinary(center=True, scoring="hamming+asymmetric"),
 }
 TARGET = 0.95
 

@@ -110,8 +110,10 @@ def plan_one(hot: HotCodes, k: int, params, n_allowed: int, filtered: bool) -> t
     """(Hamming candidates or 0, candidates to rescore, explain) exactly as CompressedField.search and dense_search
     give them. The plan of each (parameters, k, allowed rows) is kept with the snapshot; every call gets its own
     explain dict."""
-    key = (None, None, k, n_allowed, filtered) if params is None else (
-        params.oversample, params.recall_target, k, n_allowed, filtered
+    key = (
+        (None, None, k, n_allowed, filtered)
+        if params is None
+        else (params.oversample, params.recall_target, k, n_allowed, filtered)
     )
     plan = hot.plans.get(key)
     if plan is None:
