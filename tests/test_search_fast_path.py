@@ -212,7 +212,7 @@ def test_search_one_kernel_matches_reference(metric, rng):
                 assert info[2] == 0 and info[1] == len(ref)
                 assert rows[: len(ref)].tolist() == [n for _, n in ref]
                 assert out_id[: len(ref)].tolist() == [int(ids[n]) for _, n in ref]
-                scores = [d for d, _ in ref] if metric == "l2" else [-d for d, _ in ref]
+                scores = [np.sqrt(d) for d, _ in ref] if metric == "l2" else [-d for d, _ in ref]
                 np.testing.assert_allclose(out_d[: len(ref)], scores, rtol=1e-4, atol=1e-4)
                 if filtered:  # the batch kernel walks the same way
                     Q = qp[None].astype(np.float32)

@@ -538,9 +538,7 @@ class Collection:
                 return None
             if found < k:
                 scores, out_id = scores[:found], out_id[:found]
-            ids, pays = self._ids_payloads(txn, out_id.tolist(), rows[:found], with_payload)
-        if g.metric == 1:  # l2: squared distances, rooted by numpy as the general path does (bit for bit)
-            np.sqrt(scores, out=scores)
+            ids, pays = self._ids_payloads(txn, out_id.tolist(), rows, with_payload, found)
         explain = {"path": "hnsw_filtered" if acorn else "hnsw", "ef": ef, "distances_computed": nd,
                    "indexed_rows": hot.n_visible, "exact_tail_rows": 0}  # fmt: skip
         if filter is not None:
@@ -592,13 +590,14 @@ class Collection:
                 return None
             if found < k:
                 scores, rows, out_id = scores[:found], rows[:found], out_id[:found]
-            ids, pays = self._ids_payloads(txn, out_id.tolist(), rows, with_payload)
+            ids, pays = self._ids_payloads(txn, out_id.tolist(), rows, with_payload, found)
         if hot.l2:  # squared distances, rooted by numpy as the general path does (bit for bit)
             np.sqrt(scores, out=scores)
         return Hits(ids, scores, pays, explain)
 
-    def _ids_payloads(self, txn, ids: list, rows: np.ndarray, with_payload: bool) -> tuple[list, list | None]:
-        """The point ids of result rows (string ids read from the row -> id table) and their payloads."""
+    def _ids_payloads(self, txn, ids: list, rows: np.ndarray, with_payload: bool, n: int) -> tuple[list, list | None]:
+        """The point ids of the n result rows rows[:n] (string ids read from the row -> id table) and their
+        payloads."""
         t = self._t
         if _STR_SENTINEL in ids:  # a list test: k is small
             for j, v in enumerate(ids):
@@ -606,7 +605,7 @@ class Collection:
                     ids[j] = decode_id(txn.get(row_key(self.uid, int(rows[j])), db=t["row2id"]))
         pays = None
         if with_payload:
-            pays = [payload_codec.decode(txn.get(row_key(self.uid, r), db=t["payload"])) for r in rows.tolist()]
+            pays = [payload_codec.decode(txn.get(row_key(self.uid, r), db=t["payload"])) for r in rows[:n].tolist()]
         return ids, pays
 
     def _valid(self, f) -> filter_ops.Filter:

@@ -290,8 +290,8 @@ def search_one(q, cosine, X, links0, links_up, upper_slot, ep, max_level, ef, al
                tag, ids, filtered, plain_share, out_d, out_id, out_row, info):  # fmt: skip
     """One raw query end to end, for the single-query fast path: prepared (queries._prepare_row, so it matches the
     matrix path bit for bit), walked (filtered: the walk of search_batch_filtered, else the plain one), and its
-    k = out_d.shape[0] best allowed rows written with their ids (ids[row]); out_d holds scores for dot / cosine
-    (-distance) and squared distances for l2. info: [distances computed, results written, preparation status,
+    k = out_d.shape[0] best allowed rows written with their ids (ids[row]); out_d holds the user's scores
+    (-distance for dot / cosine, the Euclidean distance for l2). info: [distances computed, results written, preparation status,
     1 if a filtered query took the plain walk]; a status other than OK means nothing was searched (the caller takes
     the general path, which reports the error). Returns the last visited tag."""
     k = out_d.shape[0]
@@ -314,6 +314,8 @@ def search_one(q, cosine, X, links0, links_up, upper_slot, ep, max_level, ef, al
     j = _pool_take(pd, pi, size, allowed, k, out_d, out_row, np.float32(1.0 if metric == 1 else -1.0))
     for t in range(j):
         out_id[t] = ids[out_row[t]]
+        if metric == 1:  # l2: the distance, as the general path's numpy sqrt gives it (IEEE sqrt: bit for bit)
+            out_d[t] = np.sqrt(out_d[t])
     info[1] = j
     return tag
 
