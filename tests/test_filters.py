@@ -212,6 +212,23 @@ def test_bad_filters_clear_errors(db, f, message):
         col.search("v", np.ones(4), k=1, filter=f)
 
 
+def test_equal_filter_objects_are_validated_once_and_lookalikes_still_fail(db, monkeypatch):
+    """Collection._valid remembers validated filters by repr: a new but equal filter object per query is not
+    validated again, while values equal under == but of another type (1, 1.0, True) are checked on their own."""
+    col = db.create_collection("c", vectors={"v": vecdb.Dense(4)}, payload=SCHEMA)
+    col.upsert([1, 2], np.ones((2, 4)), [{"n": 1}, {"n": 2}])
+    calls = []
+    real = F.validate
+    monkeypatch.setattr(F, "validate", lambda f, schema: calls.append(f) or real(f, schema))
+    for _ in range(5):
+        assert col.search("v", np.ones(4), k=2, filter=F.eq("n", 1)).ids == [1]
+    assert len(calls) == 1
+    for lookalike in (F.eq("n", True), F.eq("n", 1.0)):
+        with pytest.raises(vecdb.InvalidArgument, match="wrong type"):
+            col.search("v", np.ones(4), k=1, filter=lookalike)
+    assert len(calls) == 3
+
+
 def test_deep_nesting_and_dict_form_errors():
     deep = F.eq("kw", "a")
     for _ in range(F.MAX_DEPTH + 2):
