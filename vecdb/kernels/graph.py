@@ -291,9 +291,9 @@ def search_one(q, cosine, X, links0, links_up, upper_slot, ep, max_level, ef, al
     """One raw query end to end, for the single-query fast path: prepared (queries._prepare_row, so it matches the
     matrix path bit for bit), walked (filtered: the walk of search_batch_filtered, else the plain one), and its
     k = out_d.shape[0] best allowed rows written with their ids (ids[row]); out_d holds the user's scores
-    (-distance for dot / cosine, the Euclidean distance for l2). info: [distances computed, results written, preparation status,
-    1 if a filtered query took the plain walk]; a status other than OK means nothing was searched (the caller takes
-    the general path, which reports the error). Returns the last visited tag."""
+    (-distance for dot / cosine, the Euclidean distance for l2). info: [distances computed, results written,
+    preparation status, 1 if a filtered query took the plain walk]; a status other than OK means nothing was
+    searched (the caller takes the general path, which reports the error). Returns the last visited tag."""
     k = out_d.shape[0]
     qp = np.empty(q.shape[0], np.float32)
     info[2] = _prepare_row(q, qp, cosine)
