@@ -160,6 +160,17 @@ def test_hamming_selection_when_the_sample_misleads():
     assert rows[0].tolist() == want.tolist() and (dist[0] <= 1).all()
 
 
+def _signed(seed, n, d, metric):
+    """Random vectors (unit length for cosine) and their centred sign codes: (rng, x, mean, scale, codes)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, d)).astype(np.float32)
+    if metric == "cosine":
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+    mean = x.mean(0).astype(np.float32)
+    scale = np.abs(x - mean).mean(0).astype(np.float32)
+    return rng, x, mean, scale, binary.pack_signs(x - mean)
+
+
 @pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
 @pytest.mark.parametrize("d", [70, 1100])
 @pytest.mark.parametrize("unrolled", [True, False])
@@ -206,14 +217,8 @@ def test_sign_search_one_with_the_hamming_prefilter_against_numpy(metric, d):
     (asymmetric score, row), rescored exactly; against numpy doing the same."""
     from reference import asymmetric_matrix
 
-    rng = np.random.default_rng(9)
     n, k, n_cand, n_pre = 3000, 10, 60, 480
-    x = rng.standard_normal((n, d)).astype(np.float32)
-    if metric == "cosine":
-        x /= np.linalg.norm(x, axis=1, keepdims=True)
-    mean = x.mean(0).astype(np.float32)
-    scale = np.abs(x - mean).mean(0).astype(np.float32)
-    codes = binary.pack_signs(x - mean)
+    rng, x, mean, scale, codes = _signed(9, n, d, metric)
     allowed = (rng.random(n) < 0.85).astype(np.uint8)
     for _ in range(5):
         q = rng.standard_normal(d).astype(np.float32)
@@ -265,14 +270,8 @@ def test_sign_asym_search_one_against_numpy(metric):
     """The asymmetric kernel against numpy: candidates by -<(q - mean) * scale, 2b - 1> (ties by row), rescored."""
     from reference import asymmetric_matrix
 
-    rng = np.random.default_rng(8)
     n, d, k, n_cand = 2000, 50, 10, 120
-    x = rng.standard_normal((n, d)).astype(np.float32)
-    if metric == "cosine":
-        x /= np.linalg.norm(x, axis=1, keepdims=True)
-    mean = x.mean(0).astype(np.float32)
-    scale = np.abs(x - mean).mean(0).astype(np.float32)
-    codes = binary.pack_signs(x - mean)
+    rng, x, mean, scale, codes = _signed(8, n, d, metric)
     code_bytes = codes.astype("<u8").view(np.uint8)
     allowed = (rng.random(n) < 0.9).astype(np.uint8)
     addrs = np.array([x.__array_interface__["data"][0]], np.int64)
