@@ -263,6 +263,8 @@ def test_asymmetric_rerank_against_numpy(blocks):
         np.testing.assert_allclose(dist[qi], np.sort(full[qi, want]), rtol=1e-4, atol=1e-4)
     with pytest.raises(vecdb.errors.InvalidArgument):
         binary.asymmetric_rerank(q, parts, np.full((3, 4), n), k)
+    with pytest.raises(vecdb.errors.InvalidArgument, match="follow each other"):
+        binary.asymmetric_rerank(q, [(0, codes[:100]), (150, codes[150:])], cand, k)
 
 
 @pytest.mark.parametrize("metric", ["cosine", "l2"])

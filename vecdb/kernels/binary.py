@@ -660,7 +660,9 @@ def asymmetric_rerank(
         raise InvalidArgument(f"candidates must be integer rows (queries, c), got {cand.dtype} {cand.shape}")
     blocks = [(int(r0), _as_words(x, width, "binary code")) for r0, x in blocks]
     sizes = [x.shape[0] for _, x in blocks]
-    even = all(r0 == i * sizes[0] for i, (r0, _) in enumerate(blocks)) and all(n == sizes[0] for n in sizes[:-1])
+    if [r0 for r0, _ in blocks] != [sum(sizes[:i]) for i in range(len(blocks))]:
+        raise InvalidArgument("code blocks must follow each other from row 0")
+    even = all(n == sizes[0] for n in sizes[:-1])
     if not blocks or not even or sizes[0] == 0:
         joined = np.concatenate([x for _, x in blocks]) if blocks else np.zeros((0, width), np.uint64)
         blocks = [(0, np.ascontiguousarray(joined))]
