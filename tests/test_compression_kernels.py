@@ -386,3 +386,41 @@ def test_rescore_in_blocks_equals_rescore(metric, rng, tmp_path):
     tied = [v for v in r[0].tolist() if v == 5 or 300 <= v < 320]
     assert tied == [5] + list(range(300, 300 + len(tied) - 1)) and len(tied) >= 2  # ties go to the lowest rows
     assert (r[2, 5:] == -1).all() and np.isinf(d[2, 5:]).all() and (r[2, :5] >= 0).all()
+
+
+# ------------------------------------------------------------------ threads give the one-thread answer
+
+
+def test_threads_keep_the_lowest_rows_at_a_tied_cut(monkeypatch):
+    """Per-thread heaps merged by (distance, row): at the k-th distance the lowest rows win whichever thread held
+    them, as with one thread (Hamming distances are whole numbers: ties at the cut are the normal case)."""
+    rng = np.random.default_rng(3)
+    n, k = 600_000, 1000
+    x = rng.integers(0, 2**63, size=(n, 1), dtype=np.uint64)  # distances 0..64: many rows tie at the k-th
+    q = np.zeros((1, 1), np.uint64)
+    blocks = _blocks(x, 65_536)
+    allowed = np.ones(n, np.uint8)
+    monkeypatch.setenv("VECDB_THREADS", "1")
+    d1, r1 = binary.scan_topk(q, blocks, allowed, k)
+    monkeypatch.setenv("VECDB_THREADS", "2")
+    d2, r2 = binary.scan_topk(q, blocks, allowed, k)
+    assert r2.tolist() == r1.tolist() and d2.tolist() == d1.tolist()
+    full = hamming_matrix(q, x)[0]
+    assert r1[0].tolist() == np.lexsort((np.arange(n), full))[:k].tolist()
+
+
+def test_a_block_split_across_threads_is_scored_as_one(monkeypatch):
+    """One query over fewer blocks than threads splits each block; the pieces start at multiples of 8, so every row
+    is summed by the same helper as in one piece (pq._sum8 groups), and the answer is the one-thread answer."""
+    assert all(s % 8 == 0 for n in (100, 16_384, 16_385, 45_003) for p in (2, 3, 8) for s in _parallel._starts(n, p))
+    rng = np.random.default_rng(4)
+    n = 45_003
+    codes = rng.integers(0, 2**63, size=(n, 6), dtype=np.uint64)
+    q = rng.standard_normal((1, 384)).astype(np.float32)
+    blocks = _blocks(codes, 16_384)
+    allowed = np.ones(n, np.uint8)
+    monkeypatch.setenv("VECDB_THREADS", "1")
+    d1, r1 = binary.asymmetric_scan_topk(q, blocks, allowed, 50)
+    monkeypatch.setenv("VECDB_THREADS", "8")
+    d8, r8 = binary.asymmetric_scan_topk(q, blocks, allowed, 50)
+    assert r8.tolist() == r1.tolist() and d8.tolist() == d1.tolist()

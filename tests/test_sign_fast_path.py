@@ -241,7 +241,7 @@ def test_sign_search_one_with_the_hamming_prefilter_against_numpy(metric, d):
         np.testing.assert_allclose(np.sort(got)[: k - 1], np.sort(dist)[: k - 1], rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("blocks", [[3000], [1024, 1024, 952], [1000, 1500, 500]])
+@pytest.mark.parametrize("blocks", [[3000], [1024, 1024, 952], [1000, 1500, 500], [4, 2996]])
 def test_asymmetric_rerank_against_numpy(blocks):
     """The general path's rerank over code blocks read in place (even blocks) or joined (uneven), against numpy."""
     from reference import asymmetric_matrix

@@ -622,9 +622,10 @@ class Collection:
         v = self._valid_filters.get(key)
         if v is None:
             v = filter_ops.validate(f, self.schema.payload)
-            if len(self._valid_filters) >= MAX_VALID_FILTERS:
-                self._valid_filters.clear()
-            self._valid_filters[key] = v
+            if " at 0x" not in key:  # a value shown by its address (a custom tzinfo) is not told apart by repr
+                if len(self._valid_filters) >= MAX_VALID_FILTERS:
+                    self._valid_filters.clear()
+                self._valid_filters[key] = v
         self._last_filter = (f, v)
         return v
 

@@ -79,14 +79,19 @@ def fused_topk(
         hd = np.concatenate([p[0] for p in parts])
         hi = np.concatenate([p[1] for p in parts])
     else:  # one query, one big block: split the block's rows
-        pieces = [(row0 + s, x[s : s + len(x) // threads + 1]) for row0, x in blocks for s in _starts(len(x), threads)]
+        pieces = [(row0 + s, x[s : s + _step(len(x), threads)]) for row0, x in blocks for s in _starts(len(x), threads)]
         hd, hi = merge_heaps(fan_out(run, [(per_query, [p]) for p in pieces]))
     return sort_heaps(hd, hi)
 
 
+def _step(n: int, parts: int) -> int:
+    # rows per piece, a multiple of 8: the scans score rows in groups of 8 from a piece's start (pq._sum8), and a
+    # row must be summed the same way whichever piece holds it (the single-query kernels see one whole block)
+    return (n // parts + 8) // 8 * 8
+
+
 def _starts(n: int, parts: int) -> list[int]:
-    step = n // parts + 1
-    return list(range(0, n, step))
+    return list(range(0, n, _step(n, parts)))
 
 
 def _balanced_groups(blocks: list, n: int) -> list[list]:

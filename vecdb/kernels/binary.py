@@ -662,7 +662,7 @@ def asymmetric_rerank(
     sizes = [x.shape[0] for _, x in blocks]
     if [r0 for r0, _ in blocks] != [sum(sizes[:i]) for i in range(len(blocks))]:
         raise InvalidArgument("code blocks must follow each other from row 0")
-    even = all(n == sizes[0] for n in sizes[:-1])
+    even = all(n == sizes[0] for n in sizes[:-1]) and sizes[-1] <= sizes[0]  # row r in block r // sizes[0]
     if not blocks or not even or sizes[0] == 0:
         joined = np.concatenate([x for _, x in blocks]) if blocks else np.zeros((0, width), np.uint64)
         blocks = [(0, np.ascontiguousarray(joined))]

@@ -136,14 +136,15 @@ def sort_heaps(hd: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @kernel
 def _merge_heaps(parts_d, parts_i, out_d, out_i):
-    # parts: (p, nq, k) partial heaps over disjoint rows -> one heap per query.
+    # parts: (p, nq, k) partial heaps over disjoint rows -> one heap per query, by (distance, row): ties at the cut
+    # go to the lowest rows whichever part holds them, as in one scan (one thread) or a stable sort
     p, nq, k = parts_d.shape
     for q in range(nq):
         for j in range(p):
             for t in range(k):
-                d = parts_d[j, q, t]
-                if d < out_d[q, 0]:
-                    heap_replace_top(out_d[q], out_i[q], d, parts_i[j, q, t])
+                i = parts_i[j, q, t]
+                if i >= 0:
+                    heap_push_lex(out_d[q], out_i[q], parts_d[j, q, t], i)
 
 
 def merge_heaps(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
