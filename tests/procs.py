@@ -17,15 +17,35 @@ import vecdb
 DIM = 32
 
 
-def run_threads(writer, reader, readers: int, timeout: float = 300) -> list[threading.Thread]:
-    """writer() and reader(0), ..., reader(readers - 1) on threads of this process, started together and joined
-    (each for up to timeout seconds); returns the threads so a caller can check none is still alive (hung)."""
+def run_threads(write, read, readers: int, timeout: float = 300) -> None:
+    """write() on one thread and read(i) over and over on each of `readers` threads (i = 0 .. readers - 1) until
+    write returns, all started together. Fails the test on the first exception any of them raised, or when a thread
+    is still alive after timeout seconds (hung)."""
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            write()
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+        finally:
+            stop.set()
+
+    def reader(i: int) -> None:
+        try:
+            while not stop.is_set():
+                read(i)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
     threads = [threading.Thread(target=writer)] + [threading.Thread(target=reader, args=(i,)) for i in range(readers)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=timeout)
-    return threads
+    assert not any(t.is_alive() for t in threads), "a thread hung"
+    assert not errors, errors[0]
 
 
 def batch(b: int, size: int) -> tuple[list[int], np.ndarray, list[dict]]:
