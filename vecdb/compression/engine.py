@@ -91,6 +91,26 @@ class Trained:
         return float(max(by, key=float)) if by else float(DEFAULT_FACTORS[-1])
 
 
+def codes_plan(
+    t: Trained, k: int, n_allowed: int, do_rescore: bool, oversample: float | None, recall_target: float | None
+) -> tuple[int, dict[str, Any]]:
+    """(code candidates, explain) of a search on t's codes over n_allowed rows: k * the oversampling factor (given, or
+    calibrated for recall_target) when rescoring, else k. CompressedField.search and the single-query path
+    (compression/fast.py) both plan through it."""
+    factor = (oversample if oversample is not None else t.oversample(recall_target)) if do_rescore else 1.0
+    n_cand = min(candidates_for(k, factor), max(n_allowed, 1)) if do_rescore else k
+    explain = {
+        "path": "codes+rescore" if do_rescore else "codes",
+        "codec": t.codec.spec.kind,
+        "codes_scanned": n_allowed,
+        "rows_rescored": int(n_cand) if do_rescore else 0,
+        "oversample": float(factor),
+    }
+    if isinstance(t.codec.spec, SignBinary) and t.codec.spec.scoring == "hamming+asymmetric":
+        explain["hamming_candidates"] = min(PREFILTER * n_cand, n_allowed)
+    return n_cand, explain
+
+
 class CompressedField:
     def __init__(self, uid: int, slot: int, name: str, spec: CompressionSpec, metric: str) -> None:
         self.uid, self.slot, self.name, self.spec, self.metric = uid, slot, name, spec, metric
@@ -241,22 +261,11 @@ class CompressedField:
         rescoring with the float vectors, read in place from the float column's blocks (float_addrs: their addresses
         in this snapshot, float_block_rows rows each). Returns (dist, rows, explain); without rescoring the distances
         are the codec's own (smaller is better)."""
-        factor = (oversample if oversample is not None else t.oversample(recall_target)) if do_rescore else 1.0
-        n_cand = min(candidates_for(k, factor), max(n_allowed, 1)) if do_rescore else k
+        n_cand, explain = codes_plan(t, k, n_allowed, do_rescore, oversample, recall_target)
         code_blocks = t.column.views(txn, blocks, n_rows)
         cdist, crows = t.codec.scan_topk(t.codec.prepare(q), code_blocks, allowed, n_cand)
-        explain = {
-            "path": "codes+rescore" if do_rescore else "codes",
-            "codec": t.codec.spec.kind,
-            "codes_scanned": n_allowed,
-            "rows_rescored": 0,
-            "oversample": float(factor),
-        }
-        if isinstance(t.codec.spec, SignBinary) and t.codec.spec.scoring == "hamming+asymmetric":
-            explain["hamming_candidates"] = min(PREFILTER * n_cand, n_allowed)
         if not do_rescore:
             return cdist, crows, explain
         cand = np.ascontiguousarray(crows, dtype=np.int64)
         dist, rows = rescore_in_blocks(q, cand, float_addrs, float_block_rows, self.metric, k)
-        explain["rows_rescored"] = int(n_cand)
         return dist, rows, explain

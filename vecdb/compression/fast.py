@@ -22,8 +22,7 @@ from ..index.runtime import VectorCache
 from ..kernels.binary import _byte_view, word_count
 from ..search import DEAD_FRACTION
 from ..storage.keys import State
-from .engine import CompressedField, Trained
-from .rescore import candidates_for
+from .engine import CompressedField, Trained, codes_plan
 from .sign import PREFILTER, SignBinary
 
 MAX_PLANS = 256  # plans kept per snapshot (see plan_one)
@@ -56,7 +55,7 @@ class HotCodes:
     cosine: bool
     l2: bool
     plans: dict  # plan_one's plans: (oversample, recall_target, k, allowed rows, filtered) -> (n_cand, explain)
-    words: tuple  # binary.word_count of the codes (Hamming scoring)
+    words: tuple  # binary.word_count of the codes' uint64 words (Hamming scoring)
 
 
 class CodeCache:
@@ -94,12 +93,12 @@ def hot_codes(
     c = t.codec
     asym = c.spec.scoring == "asymmetric"
     code_arr = cache.get(txn, tables["block"], t, st)
+    words = word_count(code_arr.shape[1])
     if asym:
         code_arr = _byte_view(code_arr)
     addrs = fs.snap.addresses(txn, tables["block"], st.next_row)
     metric = fs.field.metric
     cosine, l2 = metric == "cosine", metric == "l2"
-    words = word_count(code_arr.shape[1])
     code_addrs = np.array([code_arr.ctypes.data], np.int64)
     prefilter = PREFILTER if c.spec.scoring == "hamming+asymmetric" else 0
     return HotCodes(txn_id, gen, st, t, code_arr, code_addrs, addrs, ids, allowed, c.mean, c.scale, asym, prefilter,
@@ -117,18 +116,8 @@ def plan_one(hot: HotCodes, k: int, params, n_allowed: int, filtered: bool) -> t
     )
     plan = hot.plans.get(key)
     if plan is None:
-        factor = key[0] if key[0] is not None else hot.trained.oversample(key[1])
-        n_cand = min(candidates_for(k, factor), max(n_allowed, 1))
-        explain = {
-            "path": "codes+rescore",
-            "codec": "sign",
-            "codes_scanned": n_allowed,
-            "rows_rescored": int(n_cand),
-            "oversample": float(factor),
-        }
+        n_cand, explain = codes_plan(hot.trained, k, n_allowed, True, key[0], key[1])
         n_pre = hot.prefilter * n_cand
-        if n_pre:
-            explain["hamming_candidates"] = min(n_pre, n_allowed)
         if filtered:
             explain["estimate"] = n_allowed
             explain["selectivity"] = round(n_allowed / max(hot.state.live, 1), 6)
