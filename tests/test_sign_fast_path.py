@@ -203,7 +203,7 @@ def test_sign_search_one_against_numpy(metric, d, unrolled):
         rows, dist = two_stage_one(qp, x, ham, allowed, n_cand, k, metric)
         assert out_r.tolist() == rows.tolist()
         assert out_id.tolist() == (rows * 3 + 1).tolist()
-        np.testing.assert_allclose(out_d, dist if metric == "l2" else -dist, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(out_d, np.sqrt(dist) if metric == "l2" else -dist, rtol=1e-5, atol=1e-5)
 
 
 def _addr(a):
@@ -237,7 +237,7 @@ def test_sign_search_one_with_the_hamming_prefilter_against_numpy(metric, d):
         rows, dist = two_stage_one(qp, x, approx, allowed, n_cand, k, metric)
         # the candidate set may differ from the twin's only at float near-ties of the asymmetric score
         assert len(set(out_r.tolist()) & set(rows.tolist())) >= k - 1
-        got = out_d if metric == "l2" else -out_d
+        got = out_d**2 if metric == "l2" else -out_d  # the kernel gives l2 scores rooted
         np.testing.assert_allclose(np.sort(got)[: k - 1], np.sort(dist)[: k - 1], rtol=1e-4, atol=1e-4)
 
 
@@ -285,8 +285,7 @@ def test_sign_asym_search_one_against_numpy(metric):
             np.arange(n, dtype=np.uint64), out_d, out_r, out_id,
         )  # fmt: skip
         assert found == k and out_id.tolist() == out_r.tolist()
-        if metric != "l2":
-            out_d = -out_d
+        out_d = out_d**2 if metric == "l2" else -out_d  # the kernel gives l2 scores rooted
         qp = q / np.linalg.norm(q) if metric == "cosine" else q
         approx = asymmetric_matrix(((qp - mean) * scale)[None], codes, np.ones(1, np.float32))[0]
         rows, dist = two_stage_one(qp, x, approx, allowed, n_cand, k, metric)

@@ -593,8 +593,6 @@ class Collection:
             if found < k:
                 scores, rows, out_id = scores[:found], rows[:found], out_id[:found]
             ids, pays = self._ids_payloads(txn, out_id.tolist(), rows, with_payload, found)
-        if hot.l2:  # squared distances, rooted by numpy as the general path does (bit for bit)
-            np.sqrt(scores, out=scores)
         return Hits(ids, scores, pays, explain)
 
     def _ids_payloads(self, txn, ids: list, rows: np.ndarray, with_payload: bool, n: int) -> tuple[list, list | None]:

@@ -199,8 +199,9 @@ def _hamming_scan(Q, X, row0, allowed, hd, hi, words):
 @inline_helper
 def _rescored_top(q, addrs, block_rows, cand, m, l2, ids, out_d, out_r, out_id):
     # the len(out_d) best of cand[:m] by exact distance, read in place, ascending by (distance, row), written as
-    # search_one writes them: out_d the score for dot / cosine (-distance) or the squared distance for l2, out_r the
-    # row, out_id its point id (ids[row]); returns how many there are (the rest: +inf or -inf, -1)
+    # graph.search_one writes them: out_d the user's score (-distance for dot / cosine, the Euclidean distance for
+    # l2: IEEE sqrt, bit for bit with numpy's), out_r the row, out_id its point id (ids[row]); returns how many
+    # there are (the rest: +inf or -inf, -1)
     out_d[:] = np.inf
     out_r[:] = -1
     rescore_rows(q, addrs, block_rows, cand, m, l2, out_d, out_r)
@@ -210,8 +211,7 @@ def _rescored_top(q, addrs, block_rows, cand, m, l2, ids, out_d, out_r, out_id):
         if out_r[t] >= 0:
             out_id[t] = ids[out_r[t]]
             j += 1
-        if not l2:
-            out_d[t] = -out_d[t]
+        out_d[t] = np.sqrt(out_d[t]) if l2 else -out_d[t]
     return j
 
 
