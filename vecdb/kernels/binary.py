@@ -215,6 +215,19 @@ def _rescored_top(q, addrs, block_rows, cand, m, l2, ids, out_d, out_r, out_id):
     return j
 
 
+@inline_helper
+def _query_tables(work, mean, scale, nbytes):
+    # the asymmetric byte tables of a prepared query for codes of nbytes bytes: z = (q - mean) * scale, as
+    # SignCodec.prepare projects it, through byte_tables with one plane of weight 1
+    d = work.shape[0]
+    z = np.empty(d, np.float32)
+    for j in range(d):
+        z[j] = (work[j] - mean[j]) * scale[j]
+    tables = np.empty(nbytes * 256, np.float32)
+    byte_tables(z, d, np.ones(1, np.float32), tables)
+    return tables
+
+
 @kernel
 def sign_search_one(q, cosine, mean, scale, codes, code_addrs, allowed, n_pre, n_cand, addrs, block_rows, l2, ids,
                     out_d, out_r, out_id, words):  # fmt: skip
@@ -245,12 +258,7 @@ def sign_search_one(q, cosine, mean, scale, codes, code_addrs, allowed, n_pre, n
     sel_i = np.empty(min(first, nb), np.int64)
     m = _hamming_select(qc, codes, 0, allowed, first, buf, rows, hist, sel_d, sel_i, words)
     if n_pre > n_cand:
-        d = q.shape[0]
-        z = np.empty(d, np.float32)
-        for j in range(d):
-            z[j] = (work[j] - mean[j]) * scale[j]
-        tables = np.empty(nw * 8 * 256, np.float32)
-        byte_tables(z, d, np.ones(1, np.float32), tables)
+        tables = _query_tables(work, mean, scale, nw * 8)
         cand = np.empty(n_cand, np.int64)
         n = asymmetric_select(tables, code_addrs, nb, nw * 8, sel_i, m, n_cand, np.empty(m, np.float32), cand,
                               np.empty(n_cand, np.float32))  # fmt: skip
@@ -308,13 +316,7 @@ def sign_asym_search_one(
     st = _prepare_row(q, work, cosine)
     if st != OK:
         return -st
-    d = q.shape[0]
-    z = np.empty(d, np.float32)
-    for j in range(d):
-        z[j] = (work[j] - mean[j]) * scale[j]
-    ones = np.ones(1, np.float32)
-    tables = np.empty(code_bytes.shape[1] * 256, np.float32)
-    byte_tables(z, d, ones, tables)
+    tables = _query_tables(work, mean, scale, code_bytes.shape[1])
     nb = code_bytes.shape[0]
     scores = np.empty(nb, np.float32)
     pq.adc_scores(tables, code_bytes, scores)
