@@ -127,3 +127,51 @@ def test_reader_processes_and_threads_together_while_one_writer_writes(tmp_path)
         assert int(n_checks) >= 30 and int(distinct) >= 5, f"a reader process saw too little progress: {out}"
     assert min(checks) > 0 and written[0] > 5 and db._env.map_size > 1 << 20
     db.close()
+
+
+def test_the_read_write_lock_never_lets_an_exclusive_holder_meet_a_reader():
+    """env._RWLock, whose shared side is a lock-free list append / pop: while readers take and drop shared holds
+    in a tight loop, each exclusive hold (a remap, a close) must find no reader inside and keep new ones out until
+    it ends; readers must get in between the exclusive holds, and nobody may hang."""
+    from vecdb.storage.env import _RWLock
+
+    rw = _RWLock()
+    per_thread = [0] * 4
+    errors, stop = [], threading.Event()
+    exclusive_holds = [0]
+
+    def reader(i):
+        try:
+            while not stop.is_set():
+                rw.acquire_shared()
+                per_thread[i] += 1
+                try:
+                    if exclusive_holds[0] < 0:  # marked by the exclusive side while it holds
+                        errors.append("a reader inside an exclusive hold")
+                finally:
+                    rw.release_shared()
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=reader, args=(i,), daemon=True) for i in range(4)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 60
+    for _ in range(200):
+        with rw.exclusive():
+            exclusive_holds[0] = -1  # readers that get in now report it
+            if rw._holds:
+                errors.append(f"{len(rw._holds)} shared holds inside an exclusive hold")
+            time.sleep(0.0002)
+            exclusive_holds[0] = 0
+        time.sleep(0.0002)
+        assert time.monotonic() < deadline, "the exclusive side hung"
+    before = sum(per_thread)
+    time.sleep(0.05)
+    stop.set()
+    for t in threads:
+        t.join(10)
+    assert not any(t.is_alive() for t in threads), "a reader hung"
+    assert not errors, errors[:3]
+    assert sum(per_thread) > before > 0 and min(per_thread) > 0  # readers kept getting in
+    assert rw._holds == []

@@ -231,6 +231,48 @@ def test_search_one_kernel_matches_reference(metric, rng):
     assert info[2] != 0 and info[1] == 0  # nothing searched: the caller reports the error
 
 
+@pytest.mark.parametrize("metric", ["l2", "cosine"])
+def test_search_ctx_is_search_one_with_the_snapshot_packed(metric, rng):
+    """graph.search_ctx (the API's entry: the snapshot's arrays as addresses in one int64 array) returns what
+    search_one returns for the same arrays, unfiltered (share < 0) and filtered, and graph_ctx refuses arrays it
+    cannot address as the kernel reads them."""
+    mcode = {"l2": 1, "cosine": 0}[metric]
+    x = rng.normal(size=(900, 12)).astype(np.float32)
+    if metric == "cosine":
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+    g = Graph(HNSWParams(m=8, ef_construction=40), mcode)
+    g.insert(np.arange(len(x)), x, epoch=0)
+    ids = np.arange(len(x), dtype=np.uint64) * 5 + 2**63  # past int64: the ids must come back as uint64
+    ctx = gk.graph_ctx(x, g.links0, g.links_up, g.upper_slot, ids, g.ep, g.max_level, len(x), mcode,
+                       metric == "cosine")  # fmt: skip
+    kmax = 40
+    work = np.zeros(gk.WORK_INFO + 2 * kmax, np.uint64)
+    for allowed_share, share in ((1.0, -1.0), (0.3, 0.75), (0.3, 2.0)):
+        allowed = (rng.random(len(x)) < allowed_share).astype(np.uint8)
+        for _ in range(5):
+            q = rng.normal(size=12).astype(np.float32)
+            for ef, k in ((8, 5), (40, 40)):
+                d1, id1 = np.empty(k, np.float32), np.empty(k, np.uint64)
+                rows1, info1 = np.empty(k, np.int32), np.zeros(4, np.int64)
+                box = g.visited()
+                box[1] = gk.search_one(q, metric == "cosine", x, g.links0, g.links_up, g.upper_slot, g.ep,
+                                       g.max_level, ef, allowed, len(x), mcode, box[0], box[1], ids, share >= 0,
+                                       share, d1, id1, rows1, info1)  # fmt: skip
+                d2 = np.empty(k, np.float32)
+                box[1] = gk.search_ctx(q, ctx, allowed, box[0], box[1], d2, work, ef, share)
+                info2 = work[: gk.WORK_INFO].astype(np.int64)
+                assert info2.tolist() == info1.tolist() and info1[1] > 0
+                n = int(info1[1])
+                assert d2[:n].tobytes() == d1[:n].tobytes()
+                assert work[gk.WORK_INFO : gk.WORK_INFO + n].tolist() == id1[:n].tolist()
+                assert work[gk.WORK_INFO + kmax : gk.WORK_INFO + kmax + n].tolist() == rows1[:n].tolist()
+    with pytest.raises(ValueError, match="C-contiguous"):
+        gk.graph_ctx(x[:, :6], g.links0, g.links_up, g.upper_slot, ids, g.ep, g.max_level, len(x), mcode, False)
+    with pytest.raises(ValueError, match="uint64"):
+        gk.graph_ctx(x, g.links0, g.links_up, g.upper_slot, ids.astype(np.int64), g.ep, g.max_level, len(x), mcode,
+                     False)  # fmt: skip
+
+
 def test_searches_during_one_point_upserts_stay_whole(tmp_path):
     """Search threads on the fast path while a writer in the same process links one point per transaction into the
     live graph: every result holds k distinct ids of committed points, never a row the writer is still linking."""

@@ -29,7 +29,7 @@ from .index.maintain import FieldState, IndexTxn, compact_field, index_rows
 from .index.runtime import FieldIndex, VectorCache
 from .kernels.binary import sign_asym_search_one, sign_search_one
 from .kernels.dense import to_scores
-from .kernels.graph import search_one
+from .kernels.graph import WORK_INFO, search_ctx
 from .multivector.field import MultiVectorField
 from .params import SearchParams
 from .payload_index import PayloadIndex
@@ -38,6 +38,7 @@ from .schema import Binary, CollectionSchema, Dense, MultiVector
 from .search import HotGraph, dense_search, filtered_beam, hot_graph, plain_walk_share
 from .storage import tombstones
 from .storage.blocks import BlockArray, SnapshotBlocks, block_rows_for, delete_prefix
+from .storage.env import DAMAGE_ERRORS
 from .storage.keys import MAX_ROWS, ROW_VALUE, State, meta_key, row_key, row_keys, row_values, uid_prefix
 from .storage.parsed import ParsedCache
 from .vectors import prepare, prepare_queries
@@ -495,19 +496,22 @@ class Collection:
         return hits[0] if single else hits
 
     def _search_one(self, fs: FieldState, q: np.ndarray, k: int, params, with_payload: bool, filter) -> Hits | None:
-        """One prepared-type query of an indexed dense field through search_one: the same plan, results and
+        """One prepared-type query of an indexed dense field through graph.search_ctx: the same plan, results and
         explain as the general path, with per-snapshot state read once per LMDB transaction id instead of once per
         call (filters: their masks come from the evaluator's cache). None: the general path must run (the snapshot
         or the filter plans otherwise, the query needs the full value check or a clear error, or the walk found
-        fewer than min(k, allowed) rows and the completeness rule re-runs it)."""
-        t = self._t
-        with self._env.read() as txn:
-            tid = txn.id()
+        fewer than min(k, allowed) rows and the completeness rule re-runs it). Written for the fewest Python steps
+        (a siftsmall walk is ~10 us; this call's Python was most of the rest): no context manager, one thread-local
+        work array, one kernel argument for the snapshot's arrays."""
+        env = self._env
+        txn = env.begin_read()
+        try:
             hot = self._hot.get(fs.name)
-            if hot is None or hot.txn_id != tid or hot.graph is not fs.index.graph:
+            if hot is None or hot.txn_id != txn.id() or hot.graph is not fs.index.graph:
+                t = self._t
                 st = self._state(txn)
                 ids = self._ids.get(txn, t["block"], st)[:, 0]
-                hot = hot_graph(txn, t, fs, st, self._live(txn, st), ids, tid)
+                hot = hot_graph(txn, t, fs, st, self._live(txn, st), ids, txn.id())
                 if hot is None:
                     return None
                 self._hot[fs.name] = hot
@@ -517,30 +521,40 @@ class Collection:
             if filter is None:
                 if k > hot.live:
                     return None
-                allowed, want, acorn, share = hot.allowed, k, False, 2.0
+                allowed, want, share = hot.allowed, k, -1.0
             else:
-                allowed, n_allowed = self._filters.allowed_rows(txn, t, hot.state, self._valid(filter), hot.allowed)
+                allowed, n_allowed = self._filters.allowed_rows(
+                    txn, self._t, hot.state, self._valid(filter), hot.allowed
+                )
                 selectivity = n_allowed / hot.state.next_row
                 if n_allowed == 0:
                     return None
                 ef, small = filtered_beam(ef, n_allowed, selectivity)
                 if small:
                     return None
-                want, acorn, share = min(k, n_allowed), n_allowed < hot.state.next_row, plain_walk_share(selectivity)
-            g = hot.graph
-            box = g.visited()
-            info, rows = self._scratch()
+                want = min(k, n_allowed)
+                share = plain_walk_share(selectivity) if n_allowed < hot.state.next_row else -1.0
+            box = hot.graph.visited()
+            work = self._work()
             scores = np.empty(k, np.float32)
-            out_id = np.empty(k, np.uint64)
-            box[1] = search_one(q, hot.cosine, hot.x, g.links0, g.links_up, g.upper_slot, hot.ep, hot.max_level, ef,
-                                allowed, hot.n_visible, g.metric, box[0], box[1], hot.ids, acorn, share, scores,
-                                out_id, rows, info)  # fmt: skip
-            nd, found, status, plain = info.tolist()
+            box[1] = search_ctx(q, hot.ctx, allowed, box[0], box[1], scores, work, ef, share)
+            info = work[: WORK_INFO + k].tolist()  # one list: the info, then the ids
+            nd, found, status, plain = info[:WORK_INFO]
             if status or found < want:
                 return None
-            if found < k:
-                scores, out_id = scores[:found], out_id[:found]
-            ids, pays = self._ids_payloads(txn, out_id.tolist(), rows, with_payload, found)
+            ids = info[WORK_INFO : WORK_INFO + found]
+            if with_payload or _STR_SENTINEL in ids:
+                rows = work[WORK_INFO + MAX_K : WORK_INFO + MAX_K + found]
+                ids, pays = self._ids_payloads(txn, ids, rows, with_payload, found)
+            else:
+                pays = None
+        except DAMAGE_ERRORS as e:
+            raise env.damaged(e) from e
+        finally:
+            env.end_read(txn)
+        if found < k:
+            scores = scores[:found]
+        acorn = share >= 0
         explain = {"path": "hnsw_filtered" if acorn else "hnsw", "ef": ef, "distances_computed": nd,
                    "indexed_rows": hot.n_visible, "exact_tail_rows": 0}  # fmt: skip
         if filter is not None:
@@ -627,12 +641,13 @@ class Collection:
         self._last_filter = (f, v)
         return v
 
-    def _scratch(self) -> tuple[np.ndarray, np.ndarray]:
-        """This thread's (info, rows) arrays for search_one."""
-        s = getattr(self._tls, "s", None)
-        if s is None:
-            s = self._tls.s = (np.zeros(4, np.int64), np.empty(MAX_K, np.int32))
-        return s
+    def _work(self) -> np.ndarray:
+        """This thread's work array for graph.search_ctx (info, then MAX_K ids, then MAX_K rows)."""
+        try:
+            return self._tls.work
+        except AttributeError:
+            w = self._tls.work = np.zeros(WORK_INFO + 2 * MAX_K, np.uint64)
+            return w
 
     def _search_binary(self, fs: FieldState, queries, k, filter, with_payload) -> Hits | list[Hits]:
         """Exact Hamming top-k over a Binary field; scores are -(differing bits)."""

@@ -40,6 +40,7 @@ import numpy as np
 from .index.hnsw import Graph
 from .index.maintain import FieldState
 from .kernels.dense import rows_topk, scan_topk
+from .kernels.graph import graph_ctx
 from .kernels.topk import merge_heaps, sort_heaps
 from .params import SearchParams
 from .storage.keys import State
@@ -99,6 +100,8 @@ class HotGraph:
     n_visible: int
     default_ef: int
     cosine: bool
+    ctx: np.ndarray  # graph.search_ctx's context: the addresses of x, ids and of the graph's arrays below
+    keep: tuple  # the graph's arrays ctx points into (a writer growing the graph replaces them; these stay alive)
 
 
 def hot_graph(txn, tables, fs: FieldState, st: State, allowed: np.ndarray, ids: np.ndarray, txn_id: int):
@@ -117,7 +120,9 @@ def hot_graph(txn, tables, fs: FieldState, st: State, allowed: np.ndarray, ids: 
     x = fs.vectors.get(txn, tables["block"], st)
     ef = fs.field.index.ef_search or DEFAULT_EF
     cosine = fs.field.metric == "cosine"
-    return HotGraph(txn_id, st, g, x, ids, allowed, st.live, meta.ep, meta.max_level, n_visible, ef, cosine)
+    keep = (g.links0, g.links_up, g.upper_slot)
+    ctx = graph_ctx(x, *keep, ids, meta.ep, meta.max_level, n_visible, g.metric, cosine)
+    return HotGraph(txn_id, st, g, x, ids, allowed, st.live, meta.ep, meta.max_level, n_visible, ef, cosine, ctx, keep)
 
 
 def dense_search(

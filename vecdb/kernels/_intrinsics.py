@@ -91,3 +91,7 @@ def prefetch_address(typingctx, addr):
         return context.get_dummy_value()
 
     return types.void(addr), codegen
+
+
+i32_pointer = _pointer_intrinsic(types.int32, "The address (an integer) as an int32 pointer (as f32_pointer).")
+u64_pointer = _pointer_intrinsic(types.uint64, "The address (an integer) as a uint64 pointer (as f32_pointer).")

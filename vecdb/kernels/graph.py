@@ -10,9 +10,10 @@ Readers may run while a writer extends the graph: neighbours >= n_visible (rows 
 from __future__ import annotations
 
 import numpy as np
+from numba import carray
 
 from ..jit import inline_helper, kernel
-from ._intrinsics import prefetch_item, prefetch_row
+from ._intrinsics import f32_pointer, i32_pointer, prefetch_item, prefetch_row, u64_pointer
 from .queries import OK, _prepare_row
 
 
@@ -318,6 +319,52 @@ def search_one(q, cosine, X, links0, links_up, upper_slot, ep, max_level, ef, al
             out_d[t] = np.sqrt(out_d[t])
     info[1] = j
     return tag
+
+
+# The single-query entry for the API's fast path. Numba's dispatcher types and unboxes every argument of every
+# call: search_one's 21 arguments cost ~1.3 us a call, a tenth of a siftsmall walk. search_ctx takes the snapshot's
+# arrays and scalars as one int64 array built once per snapshot (graph_ctx), plus the few values that change per
+# call: ~0.6 us. The arrays whose addresses it holds must stay alive as long as it is used (HotGraph keeps them).
+CTX_X, CTX_ROWS, CTX_DIM, CTX_L0, CTX_L0N, CTX_L0W, CTX_LU, CTX_LUN, CTX_LUL, CTX_LUW = range(10)
+CTX_US, CTX_USN, CTX_IDS, CTX_IDSN, CTX_EP, CTX_MAXL, CTX_NVIS, CTX_METRIC, CTX_COS = range(10, 19)
+CTX_SIZE = 19
+WORK_INFO = 4  # search_ctx's work array: info (see search_one), then k ids, then (from WORK_INFO + kmax) k rows
+
+
+def graph_ctx(x, links0, links_up, upper_slot, ids, ep, max_level, n_visible, metric, cosine) -> np.ndarray:
+    """search_ctx's context of one snapshot: the arrays' addresses and shapes, and the walk's scalars."""
+    for a, dt in ((x, np.float32), (links0, np.int32), (links_up, np.int32), (upper_slot, np.int32), (ids, np.uint64)):
+        if a.dtype != dt or not a.flags.c_contiguous:
+            raise ValueError(f"graph_ctx needs C-contiguous {np.dtype(dt)} arrays, got {a.dtype}")
+    ctx = np.zeros(CTX_SIZE, np.int64)
+    ctx[CTX_X], (ctx[CTX_ROWS], ctx[CTX_DIM]) = x.ctypes.data, x.shape
+    ctx[CTX_L0], (ctx[CTX_L0N], ctx[CTX_L0W]) = links0.ctypes.data, links0.shape
+    ctx[CTX_LU], (ctx[CTX_LUN], ctx[CTX_LUL], ctx[CTX_LUW]) = links_up.ctypes.data, links_up.shape
+    ctx[CTX_US], ctx[CTX_USN] = upper_slot.ctypes.data, upper_slot.shape[0]
+    ctx[CTX_IDS], ctx[CTX_IDSN] = ids.ctypes.data, ids.shape[0]
+    ctx[CTX_EP], ctx[CTX_MAXL], ctx[CTX_NVIS] = ep, max_level, n_visible
+    ctx[CTX_METRIC], ctx[CTX_COS] = metric, int(cosine)
+    return ctx
+
+
+@kernel
+def search_ctx(q, ctx, allowed, visited, tag, out_d, work, ef, share):
+    """search_one on the snapshot of ctx (graph_ctx) for k = out_d.shape[0] results: scores into out_d, info into
+    work[:WORK_INFO], the ids into work[WORK_INFO:WORK_INFO + k], the rows into work[WORK_INFO + kmax:] (kmax =
+    (len(work) - WORK_INFO) // 2; rows as uint64). share < 0: an unfiltered walk, else the filtered walk with that
+    plain-walk share. Returns the last visited tag."""
+    X = carray(f32_pointer(ctx[CTX_X]), (ctx[CTX_ROWS], ctx[CTX_DIM]))
+    links0 = carray(i32_pointer(ctx[CTX_L0]), (ctx[CTX_L0N], ctx[CTX_L0W]))
+    links_up = carray(i32_pointer(ctx[CTX_LU]), (ctx[CTX_LUN], ctx[CTX_LUL], ctx[CTX_LUW]))
+    upper_slot = carray(i32_pointer(ctx[CTX_US]), (ctx[CTX_USN],))
+    ids = carray(u64_pointer(ctx[CTX_IDS]), (ctx[CTX_IDSN],))
+    k = out_d.shape[0]
+    kmax = (work.shape[0] - WORK_INFO) // 2
+    wi = work.view(np.int64)
+    return search_one(q, ctx[CTX_COS] != 0, X, links0, links_up, upper_slot, ctx[CTX_EP], ctx[CTX_MAXL], ef,
+                      allowed, ctx[CTX_NVIS], ctx[CTX_METRIC], visited, tag, ids, share >= 0, share, out_d,
+                      work[WORK_INFO : WORK_INFO + k], wi[WORK_INFO + kmax : WORK_INFO + kmax + k],
+                      wi[:WORK_INFO])  # fmt: skip
 
 
 # ---------------------------------------------------------------------- filtered search (ACORN-style)

@@ -52,36 +52,40 @@ DEFAULT_MAX_MAP_SIZE = 1 << 40
 
 
 class _RWLock:
-    """Many readers or one exclusive holder; used so set_mapsize never runs while a transaction is open."""
+    """Many readers or one exclusive holder; used so set_mapsize never runs while a transaction is open.
+
+    A shared hold is one entry in a list: list.append and list.pop are single atomic steps under the GIL, so a read
+    registers itself without taking a lock (two locked sections cost ~1.2 us, on every search). An exclusive request
+    raises the gate and then waits for the list to empty; a reader appends first and then looks at the gate. Each
+    order of those two steps is safe: either the reader sees the gate (takes its entry back and waits for the gate
+    to fall) or the exclusive side sees the entry (and waits for it to go). Entries are all None, so a pop removes
+    "a hold", which is all the count needs. The lock and condition serve only the slow paths (a gate up)."""
 
     def __init__(self) -> None:
-        # acquire / release take the lock directly: `with condition:` cost 0.6 us a read, on every search
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
-        self._readers = 0
-        self._exclusive = False
-        self._waiting = 0  # exclusive requests waiting for readers to leave
+        self._holds: list[None] = []  # one entry per shared hold
+        self._gate = False  # an exclusive request is waiting or holds
 
     def acquire_shared(self) -> None:
-        self._lock.acquire()
-        try:
+        holds = self._holds
+        holds.append(None)
+        while self._gate:
             # writer preference: new readers wait while a resize is pending, else a steady stream of readers
             # would starve it forever (no code path takes a read inside a write transaction, so this cannot
             # deadlock)
-            while self._exclusive or self._waiting:
-                self._cond.wait()
-            self._readers += 1
-        finally:
-            self._lock.release()
+            holds.pop()
+            with self._cond:
+                self._cond.notify_all()  # the exclusive side may be waiting for this entry
+                while self._gate:
+                    self._cond.wait()
+            holds.append(None)
 
     def release_shared(self) -> None:
-        self._lock.acquire()
-        try:
-            self._readers -= 1
-            if not self._readers and self._waiting:  # notifying costs microseconds on every read otherwise
+        self._holds.pop()
+        if self._gate:  # notifying costs microseconds on every read otherwise
+            with self._cond:
                 self._cond.notify_all()
-        finally:
-            self._lock.release()
 
     @contextmanager
     def shared(self) -> Iterator[None]:
@@ -94,16 +98,16 @@ class _RWLock:
     @contextmanager
     def exclusive(self) -> Iterator[None]:
         with self._cond:
-            self._waiting += 1
-            while self._exclusive or self._readers:
+            while self._gate:  # one exclusive holder at a time
                 self._cond.wait()
-            self._waiting -= 1
-            self._exclusive = True
+            self._gate = True
+            while self._holds:
+                self._cond.wait()
         try:
             yield
         finally:
             with self._cond:
-                self._exclusive = False
+                self._gate = False
                 self._cond.notify_all()
 
 
@@ -117,24 +121,11 @@ class _ReadTxn:
         self._txn = None
 
     def __enter__(self) -> lmdb.Transaction:
-        env = self._env
-        while True:
-            env._rw.acquire_shared()
-            try:
-                self._txn = env._env.begin(buffers=True)
-                return self._txn
-            except lmdb.MapResizedError:
-                env._rw.release_shared()
-                env._adopt_new_map_size()
-            except BaseException:
-                env._rw.release_shared()
-                raise
+        self._txn = self._env.begin_read()
+        return self._txn
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            self._txn.abort()
-        finally:
-            self._env._rw.release_shared()
+        self._env.end_read(self._txn)
         if exc_type is not None and issubclass(exc_type, DAMAGE_ERRORS):
             raise CorruptDatabase(f"the database at {self._env.path} is damaged: {exc}") from exc
 
@@ -239,6 +230,41 @@ class Env:
         block exits."""
         self._check_open()
         return _ReadTxn(self)
+
+    def begin_read(self) -> lmdb.Transaction:
+        """A read-only snapshot for callers that cannot afford a context manager (the single-query paths): end it
+        with end_read, in a finally; translate DAMAGE_ERRORS raised meanwhile with damaged(). The shared hold's
+        fast path (see _RWLock) is written out here: two method calls are a tenth of this call."""
+        rw = self._rw
+        rw._holds.append(None)
+        if rw._gate or self._closed:
+            rw.release_shared()
+            self._check_open()
+            rw.acquire_shared()
+        while True:
+            try:
+                return self._env.begin(buffers=True)
+            except lmdb.MapResizedError:
+                rw.release_shared()
+                self._adopt_new_map_size()
+                rw.acquire_shared()
+            except BaseException:
+                rw.release_shared()
+                raise
+
+    def end_read(self, txn: lmdb.Transaction) -> None:
+        try:
+            txn.abort()
+        finally:
+            rw = self._rw
+            rw._holds.pop()
+            if rw._gate:
+                with rw._cond:
+                    rw._cond.notify_all()
+
+    def damaged(self, exc: BaseException) -> CorruptDatabase:
+        """The error to raise for a DAMAGE_ERRORS exception met inside a read."""
+        return CorruptDatabase(f"the database at {self.path} is damaged: {exc}")
 
     def write(self, fn: Callable[[lmdb.Transaction], T]) -> T:
         """Run fn in one durable write transaction; retried from scratch after growing a full map."""
