@@ -246,7 +246,9 @@ def test_search_ctx_is_search_one_with_the_snapshot_packed(metric, rng):
     ctx = gk.graph_ctx(x, g.links0, g.links_up, g.upper_slot, ids, g.ep, g.max_level, len(x), mcode,
                        metric == "cosine")  # fmt: skip
     kmax = 40
-    work = np.zeros(gk.WORK_INFO + 2 * kmax, np.uint64)
+    work = np.zeros(gk.WORK_IDS + 2 * kmax, np.uint64)
+    visited = np.zeros(len(x), np.uint16)  # its tag lives in work (search_one's in box[1]: separate arrays)
+    tags = []
     for allowed_share, share in ((1.0, -1.0), (0.3, 0.75), (0.3, 2.0)):
         allowed = (rng.random(len(x)) < allowed_share).astype(np.uint8)
         for _ in range(5):
@@ -259,13 +261,17 @@ def test_search_ctx_is_search_one_with_the_snapshot_packed(metric, rng):
                                        g.max_level, ef, allowed, len(x), mcode, box[0], box[1], ids, share >= 0,
                                        share, d1, id1, rows1, info1)  # fmt: skip
                 d2 = np.empty(k, np.float32)
-                box[1] = gk.search_ctx(q, ctx, allowed, box[0], box[1], d2, work, ef, share)
-                info2 = work[: gk.WORK_INFO].astype(np.int64)
-                assert info2.tolist() == info1.tolist() and info1[1] > 0
+                found = gk.search_ctx(q, ctx, allowed, visited, d2, work, ef, share)
+                tags.append(int(work[gk.WORK_TAG]))
+                assert work[: gk.WORK_INFO].astype(np.int64).tolist() == info1.tolist()
                 n = int(info1[1])
+                assert found == n > 0
                 assert d2[:n].tobytes() == d1[:n].tobytes()
-                assert work[gk.WORK_INFO : gk.WORK_INFO + n].tolist() == id1[:n].tolist()
-                assert work[gk.WORK_INFO + kmax : gk.WORK_INFO + kmax + n].tolist() == rows1[:n].tolist()
+                assert work[gk.WORK_IDS : gk.WORK_IDS + n].tolist() == id1[:n].tolist()
+                assert work[gk.WORK_IDS + kmax : gk.WORK_IDS + kmax + n].tolist() == rows1[:n].tolist()
+    assert tags == list(range(1, len(tags) + 1))  # one new tag a walk, kept in work
+    bad = np.full(12, np.nan, np.float32)
+    assert gk.search_ctx(bad, ctx, allowed, visited, np.empty(3, np.float32), work, 8, -1.0) == -1
     with pytest.raises(ValueError, match="C-contiguous"):
         gk.graph_ctx(x[:, :6], g.links0, g.links_up, g.upper_slot, ids, g.ep, g.max_level, len(x), mcode, False)
     with pytest.raises(ValueError, match="uint64"):

@@ -29,7 +29,7 @@ from .index.maintain import FieldState, IndexTxn, compact_field, index_rows
 from .index.runtime import FieldIndex, VectorCache
 from .kernels.binary import sign_asym_search_one, sign_search_one
 from .kernels.dense import to_scores
-from .kernels.graph import WORK_INFO, search_ctx
+from .kernels.graph import WORK_IDS, WORK_TAG, search_ctx
 from .multivector.field import MultiVectorField
 from .params import SearchParams
 from .payload_index import PayloadIndex
@@ -534,17 +534,22 @@ class Collection:
                     return None
                 want = min(k, n_allowed)
                 share = plain_walk_share(selectivity) if n_allowed < hot.state.next_row else -1.0
-            box = hot.graph.visited()
-            work = self._work()
+            tls = self._tls
+            try:
+                work, visited = tls.work, tls.visited
+            except AttributeError:
+                work, visited = self._new_work(0)
+            if visited.shape[0] < hot.n_visible:
+                work, visited = self._new_work(hot.n_visible)
             scores = np.empty(k, np.float32)
-            box[1] = search_ctx(q, hot.ctx, allowed, box[0], box[1], scores, work, ef, share)
-            info = work[: WORK_INFO + k].tolist()  # one list: the info, then the ids
-            nd, found, status, plain = info[:WORK_INFO]
-            if status or found < want:
+            found = search_ctx(q, hot.ctx, allowed, visited, scores, work, ef, share)
+            if found < want:  # -1: not searched (the general path reports why)
                 return None
-            ids = info[WORK_INFO : WORK_INFO + found]
+            info = work[: WORK_IDS + found].tolist()  # one list: the info, the tag, the ids
+            nd, plain = info[0], info[3]
+            ids = info[WORK_IDS:]
             if with_payload or _STR_SENTINEL in ids:
-                rows = work[WORK_INFO + MAX_K : WORK_INFO + MAX_K + found]
+                rows = work[WORK_IDS + MAX_K : WORK_IDS + MAX_K + found]
                 ids, pays = self._ids_payloads(txn, ids, rows, with_payload, found)
             else:
                 pays = None
@@ -641,13 +646,16 @@ class Collection:
         self._last_filter = (f, v)
         return v
 
-    def _work(self) -> np.ndarray:
-        """This thread's work array for graph.search_ctx (info, then MAX_K ids, then MAX_K rows)."""
-        try:
-            return self._tls.work
-        except AttributeError:
-            w = self._tls.work = np.zeros(WORK_INFO + 2 * MAX_K, np.uint64)
-            return w
+    def _new_work(self, n_visible: int) -> tuple[np.ndarray, np.ndarray]:
+        """This thread's (work, visited) arrays for graph.search_ctx, visited made anew (tag 0) to hold n_visible
+        rows at least (work: info, tag, MAX_K ids, MAX_K rows)."""
+        tls = self._tls
+        work = getattr(tls, "work", None)
+        if work is None:
+            work = tls.work = np.zeros(WORK_IDS + 2 * MAX_K, np.uint64)
+        work[WORK_TAG] = 0
+        tls.visited = np.zeros(max(n_visible + n_visible // 4, 1024), np.uint16)  # room to grow before the next
+        return work, tls.visited
 
     def _search_binary(self, fs: FieldState, queries, k, filter, with_payload) -> Hits | list[Hits]:
         """Exact Hamming top-k over a Binary field; scores are -(differing bits)."""

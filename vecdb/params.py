@@ -79,8 +79,22 @@ class SearchParams:
     use_codes: bool = False
 
     def __post_init__(self) -> None:
-        if self.ef is not None:
-            check_int("ef", self.ef, 1, MAX_EF)
+        ef = self.ef
+        if (  # the usual request, SearchParams(ef=...) or SearchParams(): 0.6 us instead of 2.3 (`is`: no 0 or 1)
+            self.exact is False
+            and self.candidates is None
+            and self.recall_target is None
+            and self.reduce_tau is None
+            and self.rescore is True
+            and self.oversample is None
+            and self.use_codes is False
+            and (ef is None or (type(ef) is int and 1 <= ef <= MAX_EF))
+        ):
+            object.__setattr__(self, "walk_only", True)
+            object.__setattr__(self, "rescores_codes", True)
+            return
+        if ef is not None:
+            check_int("ef", ef, 1, MAX_EF)
         if not isinstance(self.exact, bool):
             raise InvalidArgument(f"exact must be a boolean, got {self.exact!r}")
         if self.candidates is not None:

@@ -328,7 +328,9 @@ def search_one(q, cosine, X, links0, links_up, upper_slot, ep, max_level, ef, al
 CTX_X, CTX_ROWS, CTX_DIM, CTX_L0, CTX_L0N, CTX_L0W, CTX_LU, CTX_LUN, CTX_LUL, CTX_LUW = range(10)
 CTX_US, CTX_USN, CTX_IDS, CTX_IDSN, CTX_EP, CTX_MAXL, CTX_NVIS, CTX_METRIC, CTX_COS = range(10, 19)
 CTX_SIZE = 19
-WORK_INFO = 4  # search_ctx's work array: info (see search_one), then k ids, then (from WORK_INFO + kmax) k rows
+# search_ctx's work array (uint64, one per thread): info (see search_one), the visited tag, then k ids, then (from
+# WORK_IDS + kmax) k rows
+WORK_INFO, WORK_TAG, WORK_IDS = 4, 4, 5
 
 
 def graph_ctx(x, links0, links_up, upper_slot, ids, ep, max_level, n_visible, metric, cosine) -> np.ndarray:
@@ -348,23 +350,27 @@ def graph_ctx(x, links0, links_up, upper_slot, ids, ep, max_level, n_visible, me
 
 
 @kernel
-def search_ctx(q, ctx, allowed, visited, tag, out_d, work, ef, share):
+def search_ctx(q, ctx, allowed, visited, out_d, work, ef, share):
     """search_one on the snapshot of ctx (graph_ctx) for k = out_d.shape[0] results: scores into out_d, info into
-    work[:WORK_INFO], the ids into work[WORK_INFO:WORK_INFO + k], the rows into work[WORK_INFO + kmax:] (kmax =
-    (len(work) - WORK_INFO) // 2; rows as uint64). share < 0: an unfiltered walk, else the filtered walk with that
-    plain-walk share. Returns the last visited tag."""
+    work[:WORK_INFO], the ids into work[WORK_IDS:WORK_IDS + k], the rows into work[WORK_IDS + kmax:] (kmax =
+    (len(work) - WORK_IDS) // 2; rows as uint64). The visited tag lives in work[WORK_TAG], so one visited array
+    serves every graph a thread searches (tags only ever grow on it). share < 0: an unfiltered walk, else the
+    filtered walk with that plain-walk share. Returns the results written, or -1 when the query was not searched
+    (info[2] says why)."""
     X = carray(f32_pointer(ctx[CTX_X]), (ctx[CTX_ROWS], ctx[CTX_DIM]))
     links0 = carray(i32_pointer(ctx[CTX_L0]), (ctx[CTX_L0N], ctx[CTX_L0W]))
     links_up = carray(i32_pointer(ctx[CTX_LU]), (ctx[CTX_LUN], ctx[CTX_LUL], ctx[CTX_LUW]))
     upper_slot = carray(i32_pointer(ctx[CTX_US]), (ctx[CTX_USN],))
     ids = carray(u64_pointer(ctx[CTX_IDS]), (ctx[CTX_IDSN],))
     k = out_d.shape[0]
-    kmax = (work.shape[0] - WORK_INFO) // 2
+    kmax = (work.shape[0] - WORK_IDS) // 2
     wi = work.view(np.int64)
-    return search_one(q, ctx[CTX_COS] != 0, X, links0, links_up, upper_slot, ctx[CTX_EP], ctx[CTX_MAXL], ef,
-                      allowed, ctx[CTX_NVIS], ctx[CTX_METRIC], visited, tag, ids, share >= 0, share, out_d,
-                      work[WORK_INFO : WORK_INFO + k], wi[WORK_INFO + kmax : WORK_INFO + kmax + k],
-                      wi[:WORK_INFO])  # fmt: skip
+    info = wi[:WORK_INFO]
+    wi[WORK_TAG] = search_one(q, ctx[CTX_COS] != 0, X, links0, links_up, upper_slot, ctx[CTX_EP], ctx[CTX_MAXL], ef,
+                              allowed, ctx[CTX_NVIS], ctx[CTX_METRIC], visited, wi[WORK_TAG], ids, share >= 0, share,
+                              out_d, work[WORK_IDS : WORK_IDS + k], wi[WORK_IDS + kmax : WORK_IDS + kmax + k],
+                              info)  # fmt: skip
+    return info[1] if info[2] == OK else -1
 
 
 # ---------------------------------------------------------------------- filtered search (ACORN-style)
