@@ -14,6 +14,7 @@ from reference import beam_search, greedy_descent, two_hop_search
 
 import vecdb
 from vecdb import filters as F
+from vecdb.ids import STR_SENTINEL
 from vecdb.index.hnsw import Graph
 from vecdb.kernels import graph as gk
 from vecdb.params import HNSWParams, SearchParams
@@ -270,6 +271,11 @@ def test_search_ctx_is_search_one_with_the_snapshot_packed(metric, rng):
                 assert work[gk.WORK_IDS : gk.WORK_IDS + n].tolist() == id1[:n].tolist()
                 assert work[gk.WORK_IDS + kmax : gk.WORK_IDS + kmax + n].tolist() == rows1[:n].tolist()
     assert tags == list(range(1, len(tags) + 1))  # one new tag a walk, kept in work
+    ids[::3] = np.uint64(STR_SENTINEL)  # a third of the points have string ids
+    q = rng.normal(size=12).astype(np.float32)
+    found = gk.search_ctx(q, ctx, np.ones(len(x), np.uint8), visited, np.empty(20, np.float32), work, 30, -1.0)
+    got = work[gk.WORK_IDS : gk.WORK_IDS + found]
+    assert found == 20 and work[gk.WORK_STR] == np.sum(got == np.uint64(STR_SENTINEL)) > 0
     bad = np.full(12, np.nan, np.float32)
     assert gk.search_ctx(bad, ctx, allowed, visited, np.empty(3, np.float32), work, 8, -1.0) == -1
     with pytest.raises(ValueError, match="C-contiguous"):

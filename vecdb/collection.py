@@ -29,7 +29,7 @@ from .index.maintain import FieldState, IndexTxn, compact_field, index_rows
 from .index.runtime import FieldIndex, VectorCache
 from .kernels.binary import sign_asym_search_one, sign_search_one
 from .kernels.dense import to_scores
-from .kernels.graph import WORK_IDS, WORK_TAG, search_ctx
+from .kernels.graph import WORK_IDS, WORK_STR, WORK_TAG, search_ctx
 from .multivector.field import MultiVectorField
 from .params import SearchParams
 from .payload_index import PayloadIndex
@@ -545,10 +545,10 @@ class Collection:
             found = search_ctx(q, hot.ctx, allowed, visited, scores, work, ef, share)
             if found < want:  # -1: not searched (the general path reports why)
                 return None
-            info = work[: WORK_IDS + found].tolist()  # one list: the info, the tag, the ids
+            info = work[: WORK_IDS + found].tolist()  # one list: the info, the tag, the string ids, the ids
             nd, plain = info[0], info[3]
             ids = info[WORK_IDS:]
-            if with_payload or _STR_SENTINEL in ids:
+            if with_payload or info[WORK_STR]:
                 rows = work[WORK_IDS + MAX_K : WORK_IDS + MAX_K + found]
                 ids, pays = self._ids_payloads(txn, ids, rows, with_payload, found)
             else:

@@ -328,9 +328,11 @@ def search_one(q, cosine, X, links0, links_up, upper_slot, ep, max_level, ef, al
 CTX_X, CTX_ROWS, CTX_DIM, CTX_L0, CTX_L0N, CTX_L0W, CTX_LU, CTX_LUN, CTX_LUL, CTX_LUW = range(10)
 CTX_US, CTX_USN, CTX_IDS, CTX_IDSN, CTX_EP, CTX_MAXL, CTX_NVIS, CTX_METRIC, CTX_COS = range(10, 19)
 CTX_SIZE = 19
-# search_ctx's work array (uint64, one per thread): info (see search_one), the visited tag, then k ids, then (from
-# WORK_IDS + kmax) k rows
-WORK_INFO, WORK_TAG, WORK_IDS = 4, 4, 5
+# search_ctx's work array (uint64, one per thread): info (see search_one), the visited tag, how many of the ids are
+# string ids (STR_SENTINEL: the caller reads them from the row -> id table), then k ids, then (from WORK_IDS + kmax)
+# k rows
+WORK_INFO, WORK_TAG, WORK_STR, WORK_IDS = 4, 4, 5, 6
+_STR = np.uint64(2**64 - 1)  # ids.STR_SENTINEL (not imported: kernels do not import the engine)
 
 
 def graph_ctx(x, links0, links_up, upper_slot, ids, ep, max_level, n_visible, metric, cosine) -> np.ndarray:
@@ -352,11 +354,11 @@ def graph_ctx(x, links0, links_up, upper_slot, ids, ep, max_level, n_visible, me
 @kernel
 def search_ctx(q, ctx, allowed, visited, out_d, work, ef, share):
     """search_one on the snapshot of ctx (graph_ctx) for k = out_d.shape[0] results: scores into out_d, info into
-    work[:WORK_INFO], the ids into work[WORK_IDS:WORK_IDS + k], the rows into work[WORK_IDS + kmax:] (kmax =
-    (len(work) - WORK_IDS) // 2; rows as uint64). The visited tag lives in work[WORK_TAG], so one visited array
-    serves every graph a thread searches (tags only ever grow on it). share < 0: an unfiltered walk, else the
-    filtered walk with that plain-walk share. Returns the results written, or -1 when the query was not searched
-    (info[2] says why)."""
+    work[:WORK_INFO], the ids into work[WORK_IDS:WORK_IDS + k] (work[WORK_STR]: how many are string ids), the rows
+    into work[WORK_IDS + kmax:] (kmax = (len(work) - WORK_IDS) // 2; rows as uint64). The visited tag lives in
+    work[WORK_TAG], so one visited array serves every graph a thread searches (tags only ever grow on it).
+    share < 0: an unfiltered walk, else the filtered walk with that plain-walk share. Returns the results written,
+    or -1 when the query was not searched (info[2] says why)."""
     X = carray(f32_pointer(ctx[CTX_X]), (ctx[CTX_ROWS], ctx[CTX_DIM]))
     links0 = carray(i32_pointer(ctx[CTX_L0]), (ctx[CTX_L0N], ctx[CTX_L0W]))
     links_up = carray(i32_pointer(ctx[CTX_LU]), (ctx[CTX_LUN], ctx[CTX_LUL], ctx[CTX_LUW]))
@@ -370,6 +372,11 @@ def search_ctx(q, ctx, allowed, visited, out_d, work, ef, share):
                               allowed, ctx[CTX_NVIS], ctx[CTX_METRIC], visited, wi[WORK_TAG], ids, share >= 0, share,
                               out_d, work[WORK_IDS : WORK_IDS + k], wi[WORK_IDS + kmax : WORK_IDS + kmax + k],
                               info)  # fmt: skip
+    n_str = 0
+    for t in range(info[1]):
+        if work[WORK_IDS + t] == _STR:
+            n_str += 1
+    wi[WORK_STR] = n_str
     return info[1] if info[2] == OK else -1
 
 
