@@ -35,6 +35,8 @@ FAST_SPECS = [
     ScalarInt8(quantile=0.01),
     Matryoshka(dims=16),
     SignBinary(center=True, scoring="hamming+asymmetric"),
+    SignBinary(center=True, scoring="asymmetric", lists=16, probe=4),  # list numbers in the signs' word
+    SignBinary(bits=64, projection="random", scoring="asymmetric", lists=8),  # ... in a word of their own
 ]
 IDS = [repr(s) for s in FAST_SPECS]
 
@@ -102,6 +104,11 @@ def test_spec_dict_round_trip(spec):
         lambda: CompressionSpec.from_dict({"kind": "zstd"}),
         lambda: CompressionSpec.from_dict({"kind": "pq", "m": 8, "codebook": 3}),
         lambda: CompressionSpec.from_dict({"m": 8}),
+        lambda: SignBinary(lists=16),  # lists need asymmetric scoring
+        lambda: SignBinary(scoring="asymmetric", probe=2),  # probe without lists
+        lambda: SignBinary(scoring="asymmetric", lists=8, probe=9),
+        lambda: SignBinary(scoring="asymmetric", lists=1),
+        lambda: SignBinary(scoring="asymmetric", lists=True),
     ],
 )
 def test_bad_specs_rejected(make):
@@ -146,6 +153,12 @@ def test_encode_shape_and_scan_consistency(spec, metric, data):
         _, pre = binary.scan_topk(codec.prepare(q).data["codes"], blocks, allowed, PREFILTER * 10)
         outside = np.ones_like(full, dtype=bool)
         np.put_along_axis(outside, np.maximum(pre, 0), False, axis=1)
+        full[outside] = np.inf
+    if getattr(spec, "lists", None):  # lists: the top-k of distances() among the rows of the query's nearest lists
+        probed = np.zeros((len(q), spec.lists), bool)
+        np.put_along_axis(probed, codec.probe_lists(q), True, axis=1)
+        outside = ~probed[:, codec.lists_of(codes)]
+        assert ((~outside) & (allowed != 0)).sum(1).min() >= 10  # no query falls back to every row here
         full[outside] = np.inf
     rdist, _ = topk_from_matrix(full, allowed, 10)
     np.testing.assert_allclose(dist, rdist, rtol=1e-4, atol=1e-3)
@@ -302,6 +315,38 @@ def test_specific_fit_errors(data):
         make_codec(Matryoshka(dims=33)).fit(x, metric="cosine")
     with pytest.raises(InvalidArgument):
         make_codec(ProductQuantization(m=4)).fit(x[:1], metric="cosine")
+    with pytest.raises(InvalidArgument, match="at least 64"):
+        make_codec(SignBinary(scoring="asymmetric", lists=64)).fit(x[:20], metric="cosine")
+
+
+def test_sign_lists_layout_and_training(data):
+    """SignBinary(lists=): each code carries its nearest centroid's number where the signs leave room (else in one
+    more word), the signs themselves are the plain codec's, training needs as many vectors as lists, and the
+    centroids are the seeded k-means of the training vectors (each a mean of its members, unit length for cosine)."""
+    x, _ = data["cosine"]  # 32-d
+    plain = make_codec(SignBinary(center=True, scoring="asymmetric"))
+    plain.fit(x, metric="cosine", seed=3)
+    codec = make_codec(SignBinary(center=True, scoring="asymmetric", lists=16))
+    codec.fit(x, metric="cosine", seed=3)
+    assert codec.code_width == 1 and codec.list_place == (0, 60, 15)  # 32 signs + 4 list bits: one word
+    codes = codec.encode(x)
+    lists = codec.lists_of(codes)
+    ip = x.astype(np.float64) @ codec.centroids.T.astype(np.float64)
+    np.testing.assert_array_equal(lists, np.argmax(ip, axis=1))
+    assert codec.spec.probed == 2 and np.bincount(lists, minlength=16).min() > 0
+    np.testing.assert_allclose(np.linalg.norm(codec.centroids, axis=1), 1.0, atol=1e-5)
+    signs = codes.copy()
+    signs[:, 0] &= np.uint64(2**60 - 1)
+    np.testing.assert_array_equal(signs, plain.encode(x))  # the same signs, the list bits apart
+    np.testing.assert_array_equal(codec.decode(codes), plain.decode(plain.encode(x)))
+    wide = make_codec(SignBinary(bits=64, projection="random", scoring="asymmetric", lists=8))
+    wide.fit(x, metric="l2", seed=3)
+    assert wide.code_width == 2 and wide.list_place == (1, 0, 7)
+    codes = wide.encode(x)
+    assert (codes[:, 1] < 8).all()
+    d2 = ((x[:, None, :].astype(np.float64) - wide.centroids[None]) ** 2).sum(-1)
+    got = d2[np.arange(len(x)), wide.lists_of(codes)]
+    np.testing.assert_allclose(got, d2.min(1), rtol=1e-6)  # the nearest centroid (up to rounding at exact ties)
 
 
 def test_corrupt_state_rejected(data):

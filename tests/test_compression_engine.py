@@ -415,6 +415,7 @@ def _real(dataset):
 
 ENGINE_SPECS = {
     "sign": SignBinary(),
+    "sign-lists": SignBinary(center=True, scoring="asymmetric", lists=128, probe=16),
     "pq": None,  # m = dim / 2 bytes (below): 8x smaller for float32
 }
 

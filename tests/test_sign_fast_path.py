@@ -30,10 +30,15 @@ def _col(db, metric="cosine", n=3000, center=True, ids=None, rng=None, spec=None
 
 @pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
 @pytest.mark.parametrize("center", [True, False])
-@pytest.mark.parametrize("scoring", ["hamming", "asymmetric", "hamming+asymmetric"])
+@pytest.mark.parametrize("scoring", ["hamming", "asymmetric", "hamming+asymmetric", "asymmetric+lists"])
 def test_one_query_matches_the_general_path_bit_for_bit(tmp_path, metric, center, scoring, monkeypatch):
     db = vecdb.open(tmp_path / "db")
-    col, x = _col(db, metric, spec=SignBinary(center=center, scoring=scoring))
+    spec = (
+        SignBinary(center=center, scoring="asymmetric", lists=16, probe=3)
+        if scoring == "asymmetric+lists"
+        else SignBinary(center=center, scoring=scoring)
+    )
+    col, x = _col(db, metric, spec=spec)
     plans = CountPlans(monkeypatch)
     rng = np.random.default_rng(1)
     for i in range(30):
@@ -282,7 +287,8 @@ def test_sign_asym_search_one_against_numpy(metric):
         out_d, out_r, out_id = np.empty(k, np.float32), np.empty(k, np.int64), np.empty(k, np.uint64)
         found = binary.sign_asym_search_one(
             q, metric == "cosine", mean, scale, code_bytes, allowed, n_cand, addrs, n, metric == "l2",
-            np.arange(n, dtype=np.uint64), out_d, out_r, out_id,
+            np.arange(n, dtype=np.uint64), out_d, out_r, out_id, np.zeros((0, d), np.float32), 0,
+            np.zeros(0, np.int64), np.zeros(1, np.int64),
         )  # fmt: skip
         assert found == k and out_id.tolist() == out_r.tolist()
         out_d = out_d**2 if metric == "l2" else -out_d  # the kernel gives l2 scores rooted
@@ -349,3 +355,59 @@ def test_searches_during_upserts_deletes_and_map_growth_stay_whole(tmp_path):
     assert db._env.map_generation > gen0, "the map never grew: the test did not move the blocks"
     assert col.search("v", new[-1], k=1).ids == [10_249]
     db.close()
+
+
+@pytest.mark.parametrize("metric", ["cosine", "l2"])
+def test_list_kernels_against_numpy(metric):
+    """The inverted-file kernels against numpy: ivf_lists groups rows by the list number in their codes (rows
+    ascending in a list), ivf_probe takes each query's nearest lists (ties to the lower list), and the scan and the
+    single-query kernel take the best rows of those lists by (asymmetric score, row), every allowed row where the
+    lists hold fewer than asked, and rescore them."""
+    from reference import asymmetric_matrix
+
+    n, d, nl, probe, n_cand, k = 3000, 50, 24, 5, 60, 10
+    rng, x, mean, scale, codes = _signed(9, n, d, metric)
+    cent = x[rng.choice(n, nl, replace=False)].copy()
+    cent[7] = cent[3]  # two equal centroids: a tie the lower list must win
+    lists = rng.integers(0, nl, n)
+    words = codes.copy()
+    words[:, 0] |= lists.astype(np.uint64) << np.uint64(59)  # 50 signs, the list number in bits 59..63
+    order, starts = binary.ivf_lists(words, 0, np.uint64(59), np.uint64(31))
+    assert starts[-1] == n and np.diff(starts)[nl:].sum() == 0
+    for li in range(nl):
+        np.testing.assert_array_equal(order[starts[li] : starts[li + 1]], np.flatnonzero(lists == li))
+    ivf_l2 = metric == "l2"
+    for q in rng.standard_normal((6, d)).astype(np.float32):
+        qp = q / np.linalg.norm(q) if metric == "cosine" else q
+        if metric == "cosine":
+            qp = qp.astype(np.float32)
+        s = ((cent - qp) ** 2).sum(1) if ivf_l2 else -(cent @ qp)
+        want_lists = np.sort(np.lexsort((np.arange(nl), s))[:probe])
+        got_lists = np.zeros((1, probe), np.int64)
+        binary.ivf_probe(qp[None], cent, ivf_l2, probe, got_lists)
+        np.testing.assert_array_equal(got_lists[0], want_lists)
+        approx = asymmetric_matrix(((qp - mean) * scale)[None], codes, np.ones(1, np.float32))[0]
+        for share in (0.9, 0.02):  # 2% allowed: the probed lists hold fewer than n_cand -> every allowed row
+            allowed = (rng.random(n) < share).astype(np.uint8)
+            inside = np.isin(lists, want_lists) & (allowed != 0)
+            pool = inside if inside.sum() >= n_cand else allowed != 0
+            cand = np.flatnonzero(pool)[np.lexsort((np.flatnonzero(pool), approx[pool]))[:n_cand]]
+            dist, rows = binary.ivf_asymmetric_scan_topk(
+                ((qp - mean) * scale)[None], [(0, words[:1000]), (1000, words[1000:])], allowed, n_cand,
+                got_lists, 0, 59, 31,
+            )  # fmt: skip
+            # the same set (float near-ties of the approximate score aside), each with its score
+            got = rows[0][rows[0] >= 0]
+            assert len(got) == len(cand) and len(set(got.tolist()) & set(cand.tolist())) >= len(cand) - 1
+            np.testing.assert_allclose(dist[0][: len(got)], approx[got], rtol=1e-4, atol=1e-4)
+            out_d, out_r, out_id = np.empty(k, np.float32), np.empty(k, np.int64), np.empty(k, np.uint64)
+            addrs = np.array([x.__array_interface__["data"][0]], np.int64)
+            found = binary.sign_asym_search_one(
+                q, metric == "cosine", mean, scale, binary.list_order_bytes(words, order), allowed, n_cand, addrs, n,
+                ivf_l2, np.arange(n, dtype=np.uint64), out_d, out_r, out_id, cent, probe, order, starts,
+            )  # fmt: skip
+            assert found == min(k, int(allowed.sum()))
+            assert set(out_r[:found].tolist()) <= set(got.tolist())  # rescored from those candidates
+            exact = ((x[got] - qp) ** 2).sum(1) if ivf_l2 else -(x[got] @ qp)
+            want = got[np.lexsort((got, exact))[:k]]
+            assert out_r[:found].tolist() == want[:found].tolist()

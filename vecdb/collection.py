@@ -601,8 +601,8 @@ class Collection:
             out_id = np.empty(k, np.uint64)
             if hot.asymmetric:
                 found = sign_asym_search_one(q, hot.cosine, hot.mean, hot.scale, hot.codes, allowed, n_cand,
-                                             hot.addrs, fs.column.block_rows, hot.l2, hot.ids, scores, rows,
-                                             out_id)  # fmt: skip
+                                             hot.addrs, fs.column.block_rows, hot.l2, hot.ids, scores, rows, out_id,
+                                             hot.centroids, hot.probe, hot.order, hot.starts)  # fmt: skip
             else:
                 found = sign_search_one(q, hot.cosine, hot.mean, hot.scale, hot.codes, hot.code_addrs, allowed, n_pre,
                                         n_cand, hot.addrs, fs.column.block_rows, hot.l2, hot.ids, scores, rows,

@@ -108,6 +108,11 @@ def codes_plan(
     }
     if isinstance(t.codec.spec, SignBinary) and t.codec.spec.scoring == "hamming+asymmetric":
         explain["hamming_candidates"] = min(PREFILTER * n_cand, n_allowed)
+    if isinstance(t.codec.spec, SignBinary) and t.codec.spec.lists is not None:
+        # codes_scanned stays the allowed rows considered; only those in the probed lists are scored (all of them
+        # where those lists hold fewer allowed rows than the candidates asked for)
+        explain["lists"] = t.codec.spec.lists
+        explain["lists_probed"] = t.codec.spec.probed
     return n_cand, explain
 
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..index.maintain import FieldState
 from ..index.runtime import VectorCache
-from ..kernels.binary import _byte_view, word_count
+from ..kernels.binary import _byte_view, ivf_lists, list_order_bytes, word_count
 from ..search import DEAD_FRACTION
 from ..storage.keys import State
 from .engine import CompressedField, Trained, codes_plan
@@ -44,6 +44,7 @@ class HotCodes:
     state: State
     trained: Trained
     codes: np.ndarray  # in this process: (rows, words) uint64, or as (rows, 8 * words) bytes for asymmetric scoring
+    # (with lists: those bytes in list order, see binary.list_order_bytes)
     code_addrs: np.ndarray  # [address of codes] (the rerank of "hamming+asymmetric" reads code rows by address)
     addrs: np.ndarray  # the float blocks' addresses in the map
     ids: np.ndarray  # row -> uint64 point id (STR_SENTINEL: a string id)
@@ -56,6 +57,10 @@ class HotCodes:
     l2: bool
     plans: dict  # plan_one's plans: (oversample, recall_target, k, allowed rows, filtered) -> (n_cand, explain)
     words: tuple  # binary.word_count of the codes' uint64 words (Hamming scoring)
+    centroids: np.ndarray  # SignBinary(lists=...): the lists' centroids, else (0, dim)
+    probe: int  # lists each query scores (0: no lists)
+    order: np.ndarray  # with lists: the rows grouped by list (binary.ivf_lists), else empty
+    starts: np.ndarray  # list l's rows are order[starts[l]:starts[l + 1]]
 
 
 class CodeCache:
@@ -92,7 +97,7 @@ def hot_codes(
         return None
     c = t.codec
     asym = c.spec.scoring == "asymmetric"
-    code_arr = cache.get(txn, tables["block"], t, st)
+    code_arr = code_words = cache.get(txn, tables["block"], t, st)
     words = word_count(code_arr.shape[1])
     if asym:
         code_arr = _byte_view(code_arr)
@@ -101,8 +106,16 @@ def hot_codes(
     cosine, l2 = metric == "cosine", metric == "l2"
     code_addrs = np.array([code_arr.ctypes.data], np.int64)
     prefilter = PREFILTER if c.spec.scoring == "hamming+asymmetric" else 0
+    if c.spec.lists is not None:
+        word, shift, mask = c.list_place
+        order, starts = ivf_lists(code_words, word, np.uint64(shift), np.uint64(mask))  # O(rows), once a snapshot
+        code_arr = list_order_bytes(code_words, order)  # the kernel reads the codes a list at a time
+        centroids, probe = c.centroids, c.spec.probed
+    else:
+        centroids, probe = np.zeros((0, c.dim), np.float32), 0
+        order, starts = np.zeros(0, np.int64), np.zeros(1, np.int64)
     return HotCodes(txn_id, gen, st, t, code_arr, code_addrs, addrs, ids, allowed, c.mean, c.scale, asym, prefilter,
-                    cosine, l2, {}, words)  # fmt: skip
+                    cosine, l2, {}, words, centroids, probe, order, starts)  # fmt: skip
 
 
 def plan_one(hot: HotCodes, k: int, params, n_allowed: int, filtered: bool) -> tuple[int, int, dict[str, Any]]:

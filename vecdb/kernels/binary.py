@@ -25,7 +25,7 @@ from ._intrinsics import u8_pointer
 from ._parallel import as_allowed, check_blocks, check_k, fused_topk
 from .queries import OK, _prepare_row
 from .rescore import _row_address, rescore_rows
-from .topk import _sort_lex, heap_fill_lex, heap_replace_top, lex_sift, new_heaps
+from .topk import _sort_lex, heap_fill_lex, heap_replace_top, lex_sift, new_heaps, sort_heaps
 
 
 def _make_popcount():
@@ -306,24 +306,287 @@ def _select_floats(scores, allowed, rows, hd, hi):
 
 @kernel
 def sign_asym_search_one(
-    q, cosine, mean, scale, code_bytes, allowed, n_cand, addrs, block_rows, l2, ids, out_d, out_r, out_id
+    q,
+    cosine,
+    mean,
+    scale,
+    code_bytes,
+    allowed,
+    n_cand,
+    addrs,
+    block_rows,
+    l2,
+    ids,
+    out_d,
+    out_r,
+    out_id,
+    centroids,
+    probe,
+    order,
+    starts,
 ):
     """sign_search_one for asymmetric scoring (SignBinary(scoring="asymmetric")): the float query against the bit
     codes, -<(q - mean) * scale, 2b - 1>, through the byte tables and the ADC row scan the general path uses
     (byte_tables, pq.adc_scan_rows: the same sums in the same order), its n_cand best by (score, row), rescored
-    exactly in place. code_bytes: the codes as (rows, 8 * words) uint8. Outputs and return as sign_search_one."""
+    exactly in place. code_bytes: the codes as (rows, 8 * words) uint8. Outputs and return as sign_search_one.
+    probe > 0 (SignBinary(lists=...)): only the rows of the query's probe nearest lists are scored (order / starts:
+    ivf_lists of the codes; code_bytes then in list order, list_order_bytes), as ivf_asymmetric_scan_topk scores
+    them."""
     work = np.empty(q.shape[0], np.float32)
     st = _prepare_row(q, work, cosine)
     if st != OK:
         return -st
-    tables = _query_tables(work, mean, scale, code_bytes.shape[1])
+    tables = _query_tables(work, mean, scale, ((q.shape[0] + WORD_BITS - 1) // WORD_BITS) * 8)  # the sign bytes
     nb = code_bytes.shape[0]
-    scores = np.empty(nb, np.float32)
-    pq.adc_scores(tables, code_bytes, scores)
     hd = np.full(n_cand, np.inf, np.float32)
     hi = np.full(n_cand, -1, np.int64)
-    _select_floats(scores, allowed, np.empty(nb, np.int64), hd, hi)
+    if probe > 0:
+        lists = np.empty(probe, np.int64)
+        m = _ivf_probe_one(work, centroids, l2, probe, lists)
+        _ivf_asym_one(tables, code_bytes, allowed, lists, m, order, starts, hd, hi)
+    else:
+        scores = np.empty(nb, np.float32)
+        pq.adc_scores(tables, code_bytes, scores)
+        _select_floats(scores, allowed, np.empty(nb, np.int64), hd, hi)
     return _rescored_top(work, addrs, block_rows, hi, n_cand, l2, ids, out_d, out_r, out_id)
+
+
+# ------------------------------------------------------------------ an inverted-file front end (SignBinary(lists=))
+# Each code row carries the number of its nearest centroid ("list") in bits of its own that no sign uses: the top
+# bits of the last word when the signs leave enough of them free (GloVe's 50 signs leave 14), else one more word.
+# The rows of each list are gathered once per snapshot (ivf_lists: a counting sort, rows ascending in each list),
+# and the code bytes copied in that order (list_order_bytes), so a list's codes are one run of memory;
+# a query scores only the rows of its `probe` nearest lists; its candidates are the best of those by (asymmetric
+# score, row), as everywhere.
+
+
+@kernel
+def ivf_lists(code_words, lword, lshift, lmask):
+    """(order, starts): the rows grouped by the list number their codes carry ((word lword >> lshift) & lmask),
+    rows ascending within a list; list l's rows are order[starts[l]:starts[l + 1]]."""
+    nb = code_words.shape[0]
+    nl = np.int64(lmask) + 1
+    starts = np.zeros(nl + 1, np.int64)
+    for r in range(nb):
+        starts[np.int64((code_words[r, lword] >> lshift) & lmask) + 1] += 1
+    for t in range(nl):
+        starts[t + 1] += starts[t]
+    fill = starts[:nl].copy()
+    order = np.empty(nb, np.int64)
+    for r in range(nb):
+        li = np.int64((code_words[r, lword] >> lshift) & lmask)
+        order[fill[li]] = r
+        fill[li] += 1
+    return order, starts
+
+
+def list_order_bytes(words: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """The codes' bytes in list order (row order[j] at j), for _ivf_asym_one."""
+    return np.ascontiguousarray(_byte_view(words)[order])
+
+
+@inline_helper
+def _ivf_probe_one(q, centroids, l2, probe, out):
+    # out[:probe] = the probe lists nearest q, by |q - c|^2 (l2) or -<q, c> (dot, cosine), ties to the lower list;
+    # written in ascending list order (the order their rows are taken in); returns how many
+    nl, d = centroids.shape
+    m = min(probe, nl)
+    s = np.empty(nl, np.float32)
+    if l2:  # the branch outside the loops, so each dot product vectorises
+        for c in range(nl):
+            acc = np.float32(0.0)
+            for j in range(d):
+                t = q[j] - centroids[c, j]
+                acc += t * t
+            s[c] = acc
+    else:
+        for c in range(nl):
+            acc = np.float32(0.0)
+            for j in range(d):
+                acc -= q[j] * centroids[c, j]
+            s[c] = acc
+    hd = np.full(m, np.inf, np.float32)  # a max-heap of the m best (score, list); lists offered ascending
+    hi = np.full(m, -1, np.int64)
+    for c in range(nl):
+        if s[c] < hd[0] or hi[0] < 0:
+            lex_sift(hd, hi, 0, m, s[c], c)
+    out[:m] = np.sort(hi)
+    return m
+
+
+@kernel
+def ivf_probe(Q, centroids, l2, probe, out):
+    """out[qi, :probe] = the lists each query scores (see _ivf_probe_one), ascending."""
+    for qi in range(Q.shape[0]):
+        _ivf_probe_one(Q[qi], centroids, l2, probe, out[qi])
+
+
+@inline_helper
+def _ivf_asym_one(t, list_codes, allowed, lists, m, order, starts, hd, hi):
+    # the len(hd) best allowed rows of lists[:m] by (asymmetric score, row) into hd (scores) / hi (rows), in no
+    # order; where those lists hold fewer allowed rows than that (a selective filter), every allowed row is scored:
+    # k results whenever k rows are allowed. list_codes: the code bytes in list order (list_codes[j] is row
+    # order[j]'s), so a list's codes are read in one run. Scratch is sized to the lists' rows: buffers of every row,
+    # fresh each query, cost more in page faults than the scoring.
+    nb = list_codes.shape[0]
+    rb = t.shape[0] // 256  # the sign bytes (a list number in a word of its own is no part of the score)
+    k = hd.shape[0]
+    size = 0
+    for li in range(m):
+        size += starts[lists[li] + 1] - starts[lists[li]]
+    pos = np.empty(max(size, 1), np.int64)  # positions in list order of the allowed rows scored
+    n = 0
+    for li in range(m):
+        for j in range(starts[lists[li]], starts[lists[li] + 1]):
+            pos[n] = j
+            n += np.int64(allowed[order[j]] != 0)
+    if n < k:
+        pos = np.empty(nb, np.int64)
+        n = 0
+        for j in range(nb):
+            pos[n] = j
+            n += np.int64(allowed[order[j]] != 0)
+    scores = np.empty(n, np.float32)
+    n8 = n - n % 8
+    for j in range(0, n8, 8):  # eight sums at once hide the table reads' latency (each in _sum1's order)
+        (scores[j], scores[j + 1], scores[j + 2], scores[j + 3], scores[j + 4], scores[j + 5], scores[j + 6],
+         scores[j + 7]) = _sum8_rows(t, list_codes, pos, j, rb)  # fmt: skip
+    for j in range(n8, n):
+        scores[j] = pq._sum1(t, list_codes[pos[j]], rb)
+    for j in range(n):
+        pos[j] = order[pos[j]]  # now rows
+    _select_pairs(scores, pos, n, hd, hi)
+
+
+@inline_helper
+def _select_pairs(scores, rows, n, out_d, out_r):
+    # The k = len(out_d) best (score, row) pairs of scores[:n] / rows[:n] (rows distinct, in any order) into
+    # out_d / out_r, in no order, padded (+inf, -1). Every SAMPLE_STEP-th score bounds the k-th smallest first
+    # (a partition of the sample), the scores within the bound are kept (all of them where the sample misled), a
+    # partition of those gives the k-th smallest, tau; ties at tau go to the lowest rows. A heap of 1,000 over
+    # 18,000 scores took 200 us; this ~30.
+    k = out_d.shape[0]
+    out_d[:] = np.inf
+    out_r[:] = -1
+    if n <= k:
+        for j in range(n):
+            out_d[j] = scores[j]
+            out_r[j] = rows[j]
+        return
+    bound = np.float32(np.inf)
+    want = _sample_want(n, k)
+    if want:
+        ns = (n + SAMPLE_STEP - 1) // SAMPLE_STEP
+        sample = np.empty(ns, np.float32)
+        for u in range(ns):
+            sample[u] = scores[u * SAMPLE_STEP]
+        bound = np.partition(sample, want - 1)[want - 1]
+    m = 0
+    for j in range(n):
+        m += np.int64(scores[j] <= bound)
+    if m < k:  # the sample's bad luck: keep every score
+        bound = np.float32(np.inf)
+        m = n
+    kept_d = np.empty(m, np.float32)
+    kept_p = np.empty(m, np.int64)
+    m = 0
+    for j in range(n):
+        if scores[j] <= bound:
+            kept_d[m] = scores[j]
+            kept_p[m] = j
+            m += 1
+    tau = np.partition(kept_d[:m].copy(), k - 1)[k - 1]
+    w = 0
+    ties = 0
+    for j in range(m):
+        if kept_d[j] < tau:
+            out_d[w] = kept_d[j]
+            out_r[w] = rows[kept_p[j]]
+            w += 1
+        elif kept_d[j] == tau:
+            ties += 1
+    tie_rows = np.empty(ties, np.int64)
+    u = 0
+    for j in range(m):
+        if kept_d[j] == tau:
+            tie_rows[u] = rows[kept_p[j]]
+            u += 1
+    tie_rows.sort()
+    for u in range(k - w):
+        out_d[w + u] = tau
+        out_r[w + u] = tie_rows[u]
+
+
+@inline_helper
+def _sum8_rows(t, C, rows, j, m):
+    # pq._sum8 for the eight rows rows[j:j + 8]
+    a0 = C[rows[j]]
+    a1 = C[rows[j + 1]]
+    a2 = C[rows[j + 2]]
+    a3 = C[rows[j + 3]]
+    a4 = C[rows[j + 4]]
+    a5 = C[rows[j + 5]]
+    a6 = C[rows[j + 6]]
+    a7 = C[rows[j + 7]]
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = np.float32(0.0)
+    for u in range(m):
+        base = u * 256
+        s0 += t[base + np.int64(a0[u])]
+        s1 += t[base + np.int64(a1[u])]
+        s2 += t[base + np.int64(a2[u])]
+        s3 += t[base + np.int64(a3[u])]
+        s4 += t[base + np.int64(a4[u])]
+        s5 += t[base + np.int64(a5[u])]
+        s6 += t[base + np.int64(a6[u])]
+        s7 += t[base + np.int64(a7[u])]
+    return s0, s1, s2, s3, s4, s5, s6, s7
+
+
+@kernel
+def _ivf_asym_scan(T, code_bytes, allowed, lists, m, order, starts, hd, hi):
+    for qi in range(T.shape[0]):
+        _ivf_asym_one(T[qi], code_bytes, allowed, lists[qi], m, order, starts, hd[qi], hi[qi])
+
+
+def ivf_asymmetric_scan_topk(
+    queries: np.ndarray,
+    blocks: list[tuple[int, np.ndarray]],
+    allowed: np.ndarray,
+    k: int,
+    lists: np.ndarray,
+    lword: int,
+    lshift: int,
+    lmask: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k by the asymmetric score (as asymmetric_scan_topk) over the rows of each query's lists (a row of
+    `lists`, (nq, probe) list numbers ascending, from ivf_probe), a row's list being (code word lword >> lshift) &
+    lmask; every allowed row where those lists hold fewer than k allowed rows. Ties go to the lowest rows.
+    blocks: the codes as (first_row, (n, W) uint64) from row 0. (dist, rows) ascending, padded (+inf, -1)."""
+    q = np.asarray(queries)
+    if q.ndim != 2:
+        raise InvalidArgument(f"queries must be 2-D, got shape {q.shape}")
+    k = check_k(k)
+    allowed = as_allowed(allowed)
+    blocks = [(int(r0), np.asarray(x)) for r0, x in blocks]
+    width = blocks[0][1].shape[1] if blocks else words_for(q.shape[1])
+    blocks = check_blocks(blocks, width, np.dtype(np.uint64), allowed, "binary code")
+    sizes = [x.shape[0] for _, x in blocks]
+    if [r0 for r0, _ in blocks] != [sum(sizes[:i]) for i in range(len(blocks))]:
+        raise InvalidArgument("code blocks must follow each other from row 0")
+    words = np.concatenate([x for _, x in blocks]) if len(blocks) != 1 else blocks[0][1]
+    if words.shape[0] == 0:
+        return new_heaps(q.shape[0], k)
+    lists = np.ascontiguousarray(lists, dtype=np.int64)
+    if lists.ndim != 2 or lists.shape[0] != q.shape[0] or not 0 <= lword < width:
+        raise InvalidArgument(f"lists must be (queries, probe) list numbers, got {lists.shape}")
+    if lists.size and (lists.min() < 0 or lists.max() > lmask):
+        raise InvalidArgument(f"list numbers must be in [0, {lmask}]")
+    order, starts = ivf_lists(words, lword, np.uint64(lshift), np.uint64(lmask))
+    tables = asymmetric_tables(q, q.shape[1], np.ones(1, np.float32))
+    hd, hi = new_heaps(q.shape[0], k)
+    _ivf_asym_scan(tables.reshape(q.shape[0], -1), list_order_bytes(words, order), allowed, lists, lists.shape[1],
+                   order, starts, hd, hi)  # fmt: skip
+    return sort_heaps(hd, hi)
 
 
 @kernel
