@@ -573,7 +573,9 @@ class Collection:
         """One prepared-type query of a sign-compressed field through binary.sign_search_one (see
         compression/fast.py): the general path's plan, candidates, results and explain; None where it must run."""
         t = self._t
-        with self._env.read() as txn:
+        env = self._env
+        txn = env.begin_read()  # as in _search_one: no context manager on the single-query path
+        try:
             tid = txn.id()
             hot = self._hot_codes.get(fs.name)
             # a new snapshot, or the map moved (the float blocks' addresses with it): read the snapshot again
@@ -612,6 +614,10 @@ class Collection:
             if found < k:
                 scores, rows, out_id = scores[:found], rows[:found], out_id[:found]
             ids, pays = self._ids_payloads(txn, out_id.tolist(), rows, with_payload, found)
+        except DAMAGE_ERRORS as e:
+            raise env.damaged(e) from e
+        finally:
+            env.end_read(txn)
         return Hits(ids, scores, pays, explain)
 
     def _ids_payloads(self, txn, ids: list, rows: np.ndarray, with_payload: bool, n: int) -> tuple[list, list | None]:
