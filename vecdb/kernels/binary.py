@@ -520,26 +520,8 @@ def _select_pairs(scores, rows, n, out_d, out_r):
 @inline_helper
 def _sum8_rows(t, C, rows, j, m):
     # pq._sum8 for the eight rows rows[j:j + 8]
-    a0 = C[rows[j]]
-    a1 = C[rows[j + 1]]
-    a2 = C[rows[j + 2]]
-    a3 = C[rows[j + 3]]
-    a4 = C[rows[j + 4]]
-    a5 = C[rows[j + 5]]
-    a6 = C[rows[j + 6]]
-    a7 = C[rows[j + 7]]
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = np.float32(0.0)
-    for u in range(m):
-        base = u * 256
-        s0 += t[base + np.int64(a0[u])]
-        s1 += t[base + np.int64(a1[u])]
-        s2 += t[base + np.int64(a2[u])]
-        s3 += t[base + np.int64(a3[u])]
-        s4 += t[base + np.int64(a4[u])]
-        s5 += t[base + np.int64(a5[u])]
-        s6 += t[base + np.int64(a6[u])]
-        s7 += t[base + np.int64(a7[u])]
-    return s0, s1, s2, s3, s4, s5, s6, s7
+    return pq.sum8_of(t, C[rows[j]], C[rows[j + 1]], C[rows[j + 2]], C[rows[j + 3]], C[rows[j + 4]], C[rows[j + 5]],
+                      C[rows[j + 6]], C[rows[j + 7]], m)  # fmt: skip
 
 
 @kernel
