@@ -59,7 +59,9 @@ class _RWLock:
     raises the gate and then waits for the list to empty; a reader appends first and then looks at the gate. Each
     order of those two steps is safe: either the reader sees the gate (takes its entry back and waits for the gate
     to fall) or the exclusive side sees the entry (and waits for it to go). Entries are all None, so a pop removes
-    "a hold", which is all the count needs. The lock and condition serve only the slow paths (a gate up)."""
+    "a hold", which is all the count needs. The lock and condition serve only the slow paths (a gate up).
+    This leans on the GIL ordering each step against the others: a free-threaded CPython build would need the
+    shared side under the lock again (or an atomic counter with fences)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
