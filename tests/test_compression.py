@@ -109,6 +109,7 @@ def test_spec_dict_round_trip(spec):
         lambda: SignBinary(scoring="asymmetric", lists=8, probe=9),
         lambda: SignBinary(scoring="asymmetric", lists=1),
         lambda: SignBinary(scoring="asymmetric", lists=True),
+        lambda: SignBinary(scoring="asymmetric", lists=5000),  # past MAX_LISTS
     ],
 )
 def test_bad_specs_rejected(make):
@@ -347,6 +348,24 @@ def test_sign_lists_layout_and_training(data):
     d2 = ((x[:, None, :].astype(np.float64) - wide.centroids[None]) ** 2).sum(-1)
     got = d2[np.arange(len(x)), wide.lists_of(codes)]
     np.testing.assert_allclose(got, d2.min(1), rtol=1e-6)  # the nearest centroid (up to rounding at exact ties)
+
+
+def test_corrupt_list_state_and_mismatched_queries_rejected(data):
+    x, q = data["cosine"]
+    codec = make_codec(SignBinary(center=True, scoring="asymmetric", lists=16))
+    codec.fit(x, metric="cosine", seed=3)
+    meta, arrays = codec.state()
+    bad = arrays["centroids"].copy()
+    bad[0, 0] = np.nan  # a NaN centroid would be probed as list -1
+    with pytest.raises(InvalidArgument, match="not finite"):
+        codec_from_state(meta, {**arrays, "centroids": bad})
+    with pytest.raises(InvalidArgument, match="do not match"):
+        codec_from_state(meta, {**arrays, "centroids": arrays["centroids"][:8]})
+    codes = codec.encode(x)
+    wide = np.ones((1, 256), np.float32)  # needs 4 words of signs; the codes have 1
+    with pytest.raises(InvalidArgument, match="words"):
+        binary.ivf_asymmetric_scan_topk(wide, [(0, codes)], np.ones(len(x), np.uint8), 5, np.zeros((1, 2), np.int64),
+                                        *codec.list_place)  # fmt: skip
 
 
 def test_corrupt_state_rejected(data):

@@ -175,3 +175,30 @@ def test_the_read_write_lock_never_lets_an_exclusive_holder_meet_a_reader():
     assert not errors, errors[:3]
     assert sum(per_thread) > before > 0 and min(per_thread) > 0  # readers kept getting in
     assert rw._holds == []
+
+
+def test_a_read_waiting_out_close_is_told_the_database_is_closed(tmp_path):
+    """A read that finds the remap/close gate up waits for it; when what held it was close(), the read reports the
+    closed database (ReadOnly), not a raw LMDB error, and leaves no hold behind."""
+    from vecdb.errors import ReadOnly
+
+    db = vecdb.open(tmp_path / "db")
+    env = db._env
+    got = []
+
+    def read():
+        try:
+            env.end_read(env.begin_read())
+            got.append("read")
+        except Exception as e:  # noqa: BLE001 - the type is the assertion
+            got.append(e)
+
+    with env._write_lock, env._rw.exclusive():  # what close() holds while it closes
+        t = threading.Thread(target=read, daemon=True)
+        t.start()
+        time.sleep(0.1)  # the reader is waiting on the gate
+        env._closed = True
+        env._env.close()
+    t.join(10)
+    assert not t.is_alive() and len(got) == 1 and isinstance(got[0], ReadOnly), got
+    assert env._rw._holds == []

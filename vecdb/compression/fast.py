@@ -104,7 +104,6 @@ def hot_codes(
     addrs = fs.snap.addresses(txn, tables["block"], st.next_row)
     metric = fs.field.metric
     cosine, l2 = metric == "cosine", metric == "l2"
-    code_addrs = np.array([code_arr.ctypes.data], np.int64)
     prefilter = PREFILTER if c.spec.scoring == "hamming+asymmetric" else 0
     if c.spec.lists is not None:
         word, shift, mask = c.list_place
@@ -114,6 +113,7 @@ def hot_codes(
     else:
         centroids, probe = np.zeros((0, c.dim), np.float32), 0
         order, starts = np.zeros(0, np.int64), np.zeros(1, np.int64)
+    code_addrs = np.array([code_arr.ctypes.data], np.int64)  # of the array kept below (the rerank reads by address)
     return HotCodes(txn_id, gen, st, t, code_arr, code_addrs, addrs, ids, allowed, c.mean, c.scale, asym, prefilter,
                     cosine, l2, {}, words, centroids, probe, order, starts)  # fmt: skip
 

@@ -40,7 +40,7 @@ from .base import (
 )
 
 MAX_BITS = 1 << 19
-MAX_LISTS = 1 << 16
+MAX_LISTS = 4096  # at most KMEANS_SAMPLE / 12 rows a list to fit the centroids on
 KMEANS_ITERS = 20
 KMEANS_SAMPLE = 50_000  # training vectors the centroids are fitted on at most
 PREFILTER = 8  # scoring "hamming+asymmetric": Hamming candidates per asymmetric candidate
@@ -257,17 +257,20 @@ class SignCodec(Codec):
         want = None if self.spec.lists is None else (self.spec.lists, self.dim)
         if (None if self.centroids is None else self.centroids.shape) != want:
             raise InvalidArgument("sign codec state has centroids that do not match its lists")
+        if self.centroids is not None and not np.isfinite(self.centroids).all():
+            raise InvalidArgument("sign codec state has centroids that are not finite")
 
 
 def kmeans(x: np.ndarray, k: int, metric: str, seed: int) -> np.ndarray:
     """k centroids of x by Lloyd's algorithm (KMEANS_ITERS rounds on at most KMEANS_SAMPLE seeded rows, seeded
     initial centroids; a centroid left empty restarts at a random row): plain numpy, so deterministic under seed.
-    Unit-length centroids for cosine (spherical k-means: assignment by inner product); dot and l2 assign by l2."""
+    Unit-length centroids for cosine and dot (spherical k-means: assignment by inner product, as SignCodec.assign
+    and the probe do; l2 centroids for dot left lists lopsided: a quarter of the rows in one of 64); l2 by l2."""
     rng = np.random.default_rng(seed)
     if x.shape[0] > KMEANS_SAMPLE:
         x = x[np.sort(rng.choice(x.shape[0], KMEANS_SAMPLE, replace=False))]
     x = np.ascontiguousarray(x, dtype=np.float32)
-    spherical = metric == "cosine"
+    spherical = metric != "l2"  # dot too: rows and queries go to lists by inner product, as assign() does
     c = x[rng.choice(x.shape[0], k, replace=False)].astype(np.float64)
     a = np.empty(x.shape[0], np.int64)
     for _ in range(KMEANS_ITERS):

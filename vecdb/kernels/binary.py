@@ -555,6 +555,8 @@ def ivf_asymmetric_scan_topk(
     sizes = [x.shape[0] for _, x in blocks]
     if [r0 for r0, _ in blocks] != [sum(sizes[:i]) for i in range(len(blocks))]:
         raise InvalidArgument("code blocks must follow each other from row 0")
+    if words_for(q.shape[1]) > width:
+        raise InvalidArgument(f"queries of {q.shape[1]} dimensions need codes of {words_for(q.shape[1])} words")
     words = np.concatenate([x for _, x in blocks]) if len(blocks) != 1 else blocks[0][1]
     if words.shape[0] == 0:
         return new_heaps(q.shape[0], k)

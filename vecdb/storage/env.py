@@ -239,17 +239,20 @@ class Env:
         fast path (see _RWLock) is written out here: two method calls are a tenth of this call."""
         rw = self._rw
         rw._holds.append(None)
-        if rw._gate or self._closed:
-            rw.release_shared()
-            self._check_open()
-            rw.acquire_shared()
         while True:
+            if rw._gate or self._closed:  # slow path: wait out a remap; a close() met while waiting is reported
+                rw.release_shared()
+                self._check_open()
+                rw.acquire_shared()
+                if self._closed:
+                    rw.release_shared()
+                    self._check_open()
             try:
                 return self._env.begin(buffers=True)
             except lmdb.MapResizedError:
                 rw.release_shared()
                 self._adopt_new_map_size()
-                rw.acquire_shared()
+                rw.acquire_shared()  # and round again: the env may have closed meanwhile
             except BaseException:
                 rw.release_shared()
                 raise
