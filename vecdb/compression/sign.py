@@ -141,11 +141,7 @@ class SignCodec(Codec):
     def assign(self, x: np.ndarray) -> np.ndarray:
         """Each vector's list: the nearest centroid (l2), or the largest inner product (dot, cosine)."""
         out = np.empty(x.shape[0], np.int64)
-        l2 = self.metric == "l2"
-        c2 = (self.centroids.astype(np.float64) ** 2).sum(1)
-        for s in range(0, x.shape[0], 8192):
-            ip = x[s : s + 8192].astype(np.float64) @ self.centroids.T.astype(np.float64)
-            out[s : s + 8192] = np.argmin(c2 - 2 * ip, axis=1) if l2 else np.argmax(ip, axis=1)
+        _nearest(x.astype(np.float64), self.centroids.astype(np.float64), self.metric != "l2", out)
         return out
 
     def lists_of(self, codes: np.ndarray) -> np.ndarray:
@@ -157,7 +153,7 @@ class SignCodec(Codec):
     def probe_lists(self, queries: np.ndarray) -> np.ndarray:
         """(nq, spec.probed) int64: each query's nearest lists, ascending (binary.ivf_probe)."""
         q = self._check_queries(queries)
-        out = np.zeros((q.shape[0], min(self.spec.probed, self.spec.lists)), np.int64)
+        out = np.zeros((q.shape[0], self.spec.probed), np.int64)
         if q.shape[0]:
             binary.ivf_probe(q, self.centroids, self.metric == "l2", self.spec.probed, out)
         return out
@@ -167,7 +163,7 @@ class SignCodec(Codec):
         self._need_fitted()
         if self.spec.lists is None:
             return binary.words_for(self.bits)
-        return max(binary.words_for(self.bits), self.list_place[0] + 1)
+        return self.list_place[0] + 1  # the last sign word, or the list number's own word after it
 
     def _project(self, x: np.ndarray) -> np.ndarray:
         z = x - self.mean
@@ -274,11 +270,7 @@ def kmeans(x: np.ndarray, k: int, metric: str, seed: int) -> np.ndarray:
     c = x[rng.choice(x.shape[0], k, replace=False)].astype(np.float64)
     a = np.empty(x.shape[0], np.int64)
     for _ in range(KMEANS_ITERS):
-        cf = c.astype(np.float32)
-        c2 = (cf * cf).sum(1)
-        for s in range(0, x.shape[0], 8192):  # (rows, k) scores a chunk at a time
-            ip = x[s : s + 8192] @ cf.T
-            a[s : s + 8192] = np.argmax(ip, axis=1) if spherical else np.argmin(c2[None] - 2 * ip, axis=1)
+        _nearest(x, c.astype(np.float32), spherical, a)
         counts = np.bincount(a, minlength=k)
         sums = np.stack([np.bincount(a, weights=x[:, j], minlength=k) for j in range(x.shape[1])], axis=1)
         empty = counts == 0
@@ -288,3 +280,12 @@ def kmeans(x: np.ndarray, k: int, metric: str, seed: int) -> np.ndarray:
         if spherical:
             c /= np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
     return np.ascontiguousarray(c, dtype=np.float32)
+
+
+def _nearest(x: np.ndarray, c: np.ndarray, by_ip: bool, out: np.ndarray) -> None:
+    """out[i] = the row of c with the largest inner product with x[i] (by_ip), else the nearest by l2, computed in
+    x's and c's dtype, (rows, len(c)) scores a chunk of 8,192 rows at a time."""
+    c2 = (c * c).sum(1)
+    for s in range(0, x.shape[0], 8192):
+        ip = x[s : s + 8192] @ c.T
+        out[s : s + 8192] = np.argmax(ip, axis=1) if by_ip else np.argmin(c2[None] - 2 * ip, axis=1)

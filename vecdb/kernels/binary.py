@@ -851,35 +851,17 @@ def asymmetric_tables(queries: np.ndarray, bits: int, plane_weights: np.ndarray)
 
 @inline_helper
 def asymmetric_select(t, code_addrs, code_block_rows, row_bytes, cand, m, k, scores, out_r, out_s):
-    """The k best of the candidate rows cand[:m] (ascending, none -1) by (asymmetric score, row) into out_r /
-    out_s[:n], in row order; returns n = min(k, m). A row's score is sum_p t[p * 256 + byte p of its code]
+    """The k best of the candidate rows cand[:m] (none -1) by (asymmetric score, row) into out_r / out_s[:k], in no
+    order, padded (+inf, -1); returns n = min(k, m). A row's score is sum_p t[p * 256 + byte p of its code]
     (pq._sum1's arithmetic: every path that reranks adds in this order); code row r is row_bytes bytes at
-    code_addrs[r // code_block_rows] + (r % code_block_rows) * row_bytes. The k-th smallest score comes from a
-    partition (a heap of k took 5x longer for 8,000 candidates); ties at it go to the lowest rows.
+    code_addrs[r // code_block_rows] + (r % code_block_rows) * row_bytes. The selection is _select_pairs' (a
+    sampled bound and a partition; a heap of k took 5x longer for 8,000 candidates); ties go to the lowest rows.
     scores: float32 scratch of at least m."""
     for j in range(m):
         c = carray(u8_pointer(_row_address(code_addrs, code_block_rows, row_bytes, cand[j])), (row_bytes,))
         scores[j] = pq._sum1(t, c, row_bytes)
-    if m <= k:
-        for j in range(m):
-            out_r[j] = cand[j]
-            out_s[j] = scores[j]
-        return m
-    tau = np.partition(scores[:m], k - 1)[k - 1]
-    ties = k
-    for j in range(m):
-        if scores[j] < tau:
-            ties -= 1
-    n = 0
-    for j in range(m):
-        s = scores[j]
-        if s < tau or (s == tau and ties > 0):
-            if s == tau:
-                ties -= 1
-            out_r[n] = cand[j]
-            out_s[n] = s
-            n += 1
-    return n
+    _select_pairs(scores, cand, m, out_s[:k], out_r[:k])
+    return min(k, m)
 
 
 @kernel

@@ -129,7 +129,7 @@ class _ReadTxn:
     def __exit__(self, exc_type, exc, tb) -> None:
         self._env.end_read(self._txn)
         if exc_type is not None and issubclass(exc_type, DAMAGE_ERRORS):
-            raise CorruptDatabase(f"the database at {self._env.path} is damaged: {exc}") from exc
+            raise self._env.damaged(exc) from exc
 
 
 class Env:
@@ -261,11 +261,7 @@ class Env:
         try:
             txn.abort()
         finally:
-            rw = self._rw
-            rw._holds.pop()
-            if rw._gate:
-                with rw._cond:
-                    rw._cond.notify_all()
+            self._rw.release_shared()
 
     def damaged(self, exc: BaseException) -> CorruptDatabase:
         """The error to raise for a DAMAGE_ERRORS exception met inside a read."""
@@ -293,7 +289,7 @@ class Env:
             result = fn(txn)
         except DAMAGE_ERRORS as e:
             txn.abort()
-            raise CorruptDatabase(f"the database at {self.path} is damaged: {e}") from e
+            raise self.damaged(e) from e
         except BaseException:
             txn.abort()
             raise
