@@ -284,7 +284,10 @@ class SearchServicer(_Base, search_pb2_grpc.SearchServicer):
                     raise InvalidArgument(f"multi_single needs exactly one query, got {len(queries)}")
                 queries = queries[0]
         else:
-            queries = C.from_pb_tensor(request.dense, "query")
+            # a writable copy (a few KB): the tensor is a read-only view of the request's bytes, and Numba compiles
+            # its kernels once per array type, read-only arrays apart, so the single-query kernels would compile a
+            # second time on a server's first search (seconds, on a fresh install: past a client's deadline)
+            queries = np.array(C.from_pb_tensor(request.dense, "query"))
         kwargs: dict[str, Any] = {}
         if request.HasField("filter"):
             kwargs["filter"] = C.from_pb_filter(request.filter)

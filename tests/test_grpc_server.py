@@ -444,3 +444,28 @@ def test_cli_serve_and_sigterm(tmp_path):
     assert "stopped" in out and "shutting down" in err
     with vecdb.open(data, read_only=True) as db:
         assert db["c"].count() == 2
+
+
+def test_remote_single_queries_reuse_the_embedded_kernels(remote):
+    """The server hands the engine writable query arrays: Numba types read-only arrays apart, so a read-only view of
+    the request's bytes would compile the single-query kernels a second time on the server's first search (on a
+    fresh install, long enough to run past a client's deadline)."""
+    from vecdb.kernels import binary
+    from vecdb.kernels import graph as gk
+
+    x = np.random.default_rng(3).standard_normal((400, 16)).astype(np.float32)
+    g = remote.create_collection("ro_graph", vectors={"v": Dense(16, "l2")})
+    g.upsert(list(range(400)), x)
+    g.build_index()
+    s = remote.create_collection(
+        "ro_sign", vectors={"v": Dense(16, "cosine", index=None, compression=vecdb.compression.SignBinary())}
+    )
+    s.upsert(list(range(400)), x)
+    s.train_compression("v")
+    assert g.search("v", x[3], k=3).ids[0] == 3
+    assert s.search("v", x[4], k=3).explain["path"] == "codes+rescore"
+    for kernel in (gk.search_ctx, binary.sign_search_one):
+        assert kernel.signatures, f"{kernel} never ran"
+        assert all(sig[0].mutable for sig in kernel.signatures), f"{kernel} compiled for a read-only query"
+    remote.drop_collection("ro_graph")
+    remote.drop_collection("ro_sign")
