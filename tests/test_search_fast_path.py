@@ -73,6 +73,25 @@ def test_string_ids_and_dead_rows_below_the_replan_threshold(tmp_path, monkeypat
     db.close()
 
 
+def test_ids_past_int64_and_mixed_ids_come_back_whole(tmp_path, monkeypatch):
+    """The kernel hands ids back as int64 bits (half the cost of converting uint64s): ids >= 2**63 and string ids
+    among the results still come back as the points' ids, with and without payloads."""
+    db = vecdb.open(tmp_path / "db")
+    n = 1500
+    ids = [f"s{i}" if i % 3 == 0 else (2**64 - 2 - i if i % 3 == 1 else i) for i in range(n)]
+    col, x = _col(db, "l2", n=n, ids=ids)
+    plans = CountPlans(monkeypatch)
+    for i in range(0, 60, 4):
+        for with_payload in (False, True):
+            one = col.search("v", x[i], k=12, with_payload=with_payload)
+            assert plans.calls == 0
+            same_hits(one, col.search("v", x[i][None], k=12, with_payload=with_payload)[0])
+            plans.calls = 0
+            assert one.ids[0] == ids[i] and all(p in ids for p in one.ids)
+            assert all(type(p) is int or type(p) is str for p in one.ids)
+    db.close()
+
+
 def test_the_general_path_runs_where_the_plan_differs(tmp_path, monkeypatch):
     db = vecdb.open(tmp_path / "db")
     col, x = _col(db, "cosine", n=1000)
@@ -234,24 +253,27 @@ def test_search_one_kernel_matches_reference(metric, rng):
 
 @pytest.mark.parametrize("metric", ["l2", "cosine"])
 def test_search_ctx_is_search_one_with_the_snapshot_packed(metric, rng):
-    """graph.search_ctx (the API's entry: the snapshot's arrays as addresses in one int64 array) returns what
-    search_one returns for the same arrays, unfiltered (share < 0) and filtered, and graph_ctx refuses arrays it
-    cannot address as the kernel reads them."""
+    """graph.search_ctx / search_ctx_filtered (the API's entries: the snapshot's arrays as addresses in one int64
+    array, the visited array in the work array) return what search_one returns for the same arrays, unfiltered and
+    filtered, with the flags and distances packed into the result; a visited array too small is refused, not
+    overrun; graph_ctx and new_work refuse arrays they cannot address as the kernel reads them."""
     mcode = {"l2": 1, "cosine": 0}[metric]
     x = rng.normal(size=(900, 12)).astype(np.float32)
     if metric == "cosine":
         x /= np.linalg.norm(x, axis=1, keepdims=True)
     g = Graph(HNSWParams(m=8, ef_construction=40), mcode)
     g.insert(np.arange(len(x)), x, epoch=0)
-    ids = np.arange(len(x), dtype=np.uint64) * 5 + 2**63  # past int64: the ids must come back as uint64
-    ctx = gk.graph_ctx(x, g.links0, g.links_up, g.upper_slot, ids, g.ep, g.max_level, len(x), mcode,
+    ids = np.arange(len(x), dtype=np.uint64) * 5
+    live = np.ones(len(x), np.uint8)
+    live[::7] = 0
+    ctx = gk.graph_ctx(x, g.links0, g.links_up, g.upper_slot, ids, live, g.ep, g.max_level, len(x), mcode,
                        metric == "cosine")  # fmt: skip
     kmax = 40
-    work = np.zeros(gk.WORK_IDS + 2 * kmax, np.uint64)
     visited = np.zeros(len(x), np.uint16)  # its tag lives in work (search_one's in box[1]: separate arrays)
+    work = gk.new_work(kmax, visited)
     tags = []
-    for allowed_share, share in ((1.0, -1.0), (0.3, 0.75), (0.3, 2.0)):
-        allowed = (rng.random(len(x)) < allowed_share).astype(np.uint8)
+    for allowed_share, share in ((None, -1.0), (0.3, 0.75), (0.3, 2.0)):
+        allowed = live if allowed_share is None else (rng.random(len(x)) < allowed_share).astype(np.uint8)
         for _ in range(5):
             q = rng.normal(size=12).astype(np.float32)
             for ef, k in ((8, 5), (40, 40)):
@@ -262,27 +284,42 @@ def test_search_ctx_is_search_one_with_the_snapshot_packed(metric, rng):
                                        g.max_level, ef, allowed, len(x), mcode, box[0], box[1], ids, share >= 0,
                                        share, d1, id1, rows1, info1)  # fmt: skip
                 d2 = np.empty(k, np.float32)
-                found = gk.search_ctx(q, ctx, allowed, visited, d2, work, ef, share)
+                if allowed_share is None:
+                    r = gk.search_ctx(q, ctx, d2, work, ef)
+                else:
+                    r = gk.search_ctx_filtered(q, ctx, allowed, d2, work, ef, share)
                 tags.append(int(work[gk.WORK_TAG]))
-                assert work[: gk.WORK_INFO].astype(np.int64).tolist() == info1.tolist()
+                assert work[: gk.WORK_INFO].tolist() == info1.tolist()
                 n = int(info1[1])
-                assert found == n > 0
+                assert r & gk.FOUND_MASK == n > 0 and not r & gk.FLAG_BIG
+                assert r >> gk.ND_SHIFT == info1[0] and bool(r & gk.FLAG_PLAIN) == bool(info1[3])
                 assert d2[:n].tobytes() == d1[:n].tobytes()
                 assert work[gk.WORK_IDS : gk.WORK_IDS + n].tolist() == id1[:n].tolist()
                 assert work[gk.WORK_IDS + kmax : gk.WORK_IDS + kmax + n].tolist() == rows1[:n].tolist()
     assert tags == list(range(1, len(tags) + 1))  # one new tag a walk, kept in work
-    ids[::3] = np.uint64(STR_SENTINEL)  # a third of the points have string ids
-    q = rng.normal(size=12).astype(np.float32)
-    found = gk.search_ctx(q, ctx, np.ones(len(x), np.uint8), visited, np.empty(20, np.float32), work, 30, -1.0)
-    got = work[gk.WORK_IDS : gk.WORK_IDS + found]
-    assert found == 20 and work[gk.WORK_STR] == np.sum(got == np.uint64(STR_SENTINEL)) > 0
+    ids[::3] = np.uint64(STR_SENTINEL)  # a third of the points have string ids, one an id past int64
+    ids[1] = np.uint64(2**63 + 5)
+    q = x[1] + np.float32(0.001)
+    r = gk.search_ctx(q, ctx, np.empty(20, np.float32), work, 30)
+    got = work[gk.WORK_IDS : gk.WORK_IDS + (r & gk.FOUND_MASK)].view(np.uint64)
+    assert r & gk.FOUND_MASK == 20 and r & gk.FLAG_BIG and got[0] == 2**63 + 5
+    assert np.sum(got == np.uint64(STR_SENTINEL)) > 0
     bad = np.full(12, np.nan, np.float32)
-    assert gk.search_ctx(bad, ctx, allowed, visited, np.empty(3, np.float32), work, 8, -1.0) == -1
+    assert gk.search_ctx(bad, ctx, np.empty(3, np.float32), work, 8) == gk.NOT_SEARCHED
+    small = np.zeros(len(x) - 1, np.uint16)
+    tag = int(work[gk.WORK_TAG])
+    assert gk.search_ctx(q, ctx, np.empty(3, np.float32), gk.new_work(kmax, small), 8) == gk.SMALL_VISITED
+    assert not small.any() and int(work[gk.WORK_TAG]) == tag
     with pytest.raises(ValueError, match="C-contiguous"):
-        gk.graph_ctx(x[:, :6], g.links0, g.links_up, g.upper_slot, ids, g.ep, g.max_level, len(x), mcode, False)
+        gk.graph_ctx(x[:, :6], g.links0, g.links_up, g.upper_slot, ids, live, g.ep, g.max_level, len(x), mcode, False)
     with pytest.raises(ValueError, match="uint64"):
-        gk.graph_ctx(x, g.links0, g.links_up, g.upper_slot, ids.astype(np.int64), g.ep, g.max_level, len(x), mcode,
+        gk.graph_ctx(x, g.links0, g.links_up, g.upper_slot, ids.astype(np.int64), live, g.ep, g.max_level, len(x),
+                     mcode, False)  # fmt: skip
+    with pytest.raises(ValueError, match="uint8"):
+        gk.graph_ctx(x, g.links0, g.links_up, g.upper_slot, ids, live.view(bool), g.ep, g.max_level, len(x), mcode,
                      False)  # fmt: skip
+    with pytest.raises(ValueError, match="uint16"):
+        gk.new_work(kmax, np.zeros(len(x), np.uint32))
 
 
 def test_searches_during_one_point_upserts_stay_whole(tmp_path):

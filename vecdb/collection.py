@@ -27,9 +27,19 @@ from .filtering import FilterEvaluator
 from .ids import STR_SENTINEL, PointId, decode_id, encode_id, encode_ids, id_values
 from .index.maintain import FieldState, IndexTxn, compact_field, index_rows
 from .index.runtime import FieldIndex, VectorCache
+from .kernels import graph as graph_kernels
 from .kernels.binary import sign_asym_search_one, sign_search_one
 from .kernels.dense import to_scores
-from .kernels.graph import WORK_IDS, WORK_STR, WORK_TAG, search_ctx
+from .kernels.graph import (
+    FLAG_BIG,
+    FLAG_PLAIN,
+    FOUND_MASK,
+    ND_SHIFT,
+    SMALL_VISITED,
+    WORK_IDS,
+    search_ctx,
+    search_ctx_filtered,
+)
 from .multivector.field import MultiVectorField
 from .params import SearchParams
 from .payload_index import PayloadIndex
@@ -52,7 +62,8 @@ MAX_QUERIES = 10_000
 _STATE = b"state"
 _STR_SENTINEL = int(STR_SENTINEL)  # as a Python int: compared with ids from tolist()
 _F32 = np.dtype(np.float32)  # builtin dtypes are singletons: `is` tells native float32 at once
-_UNIT_STRIDE = (4,)
+_NDARRAY = np.ndarray
+_new_hits = Hits.__new__
 MAX_VALID_FILTERS = 1024  # validated filters remembered per collection (see Collection._valid)
 
 
@@ -444,13 +455,13 @@ class Collection:
         (default 0.95). Before training, the float path runs and explain["compression"] says so.
         Binary fields: exact Hamming scan; scores are -(differing bits).
         """
-        if type(queries) is np.ndarray and model_version is None:
+        if type(queries) is _NDARRAY and model_version is None:
             fast = self._one.get(field)
             if (  # one float32 query on a path with a single-query kernel (it may hand back None)
                 fast is not None
                 and queries.shape == fast[1]
                 and queries.dtype is _F32
-                and queries.strides == _UNIT_STRIDE
+                and queries.flags.c_contiguous  # as Numba types it (1-D: half the cost of comparing strides)
                 and type(k) is int
                 and 0 < k <= MAX_K
                 and (params is None or (type(params) is SearchParams and getattr(params, fast[3])))
@@ -502,7 +513,8 @@ class Collection:
         or the filter plans otherwise, the query needs the full value check or a clear error, or the walk found
         fewer than min(k, allowed) rows and the completeness rule re-runs it). Written for the fewest Python steps
         (a siftsmall walk is ~10 us; this call's Python was most of the rest): no context manager, one thread-local
-        work array, one kernel argument for the snapshot's arrays."""
+        work array holding the visited array, one kernel argument for the snapshot's arrays, the ids read back as
+        int64 (uint64s convert at half the speed), Hits made without its dataclass __init__."""
         env = self._env
         txn = env.begin_read()
         try:
@@ -521,7 +533,7 @@ class Collection:
             if filter is None:
                 if k > hot.live:
                     return None
-                allowed, want, share = hot.allowed, k, -1.0
+                want, share = k, -1.0  # the live rows: search_ctx reads them from hot.ctx
             else:
                 allowed, n_allowed = self._filters.allowed_rows(
                     txn, self._t, hot.state, self._valid(filter), hot.allowed
@@ -534,21 +546,27 @@ class Collection:
                     return None
                 want = min(k, n_allowed)
                 share = plain_walk_share(selectivity) if n_allowed < hot.state.next_row else -1.0
-            tls = self._tls
             try:
-                work, visited = tls.work, tls.visited
+                work = self._tls.work
             except AttributeError:
-                work, visited = self._new_work(0)
-            if visited.shape[0] < hot.n_visible:
-                work, visited = self._new_work(hot.n_visible)
-            scores = np.empty(k, np.float32)
-            found = search_ctx(q, hot.ctx, allowed, visited, scores, work, ef, share)
-            if found < want:  # -1: not searched (the general path reports why)
+                work = self._new_work(0)
+            scores = np.empty(k, _F32)
+            if share < 0:
+                r = search_ctx(q, hot.ctx, scores, work, ef)
+                if r == SMALL_VISITED:
+                    work = self._new_work(hot.n_visible)
+                    r = search_ctx(q, hot.ctx, scores, work, ef)
+            else:
+                r = search_ctx_filtered(q, hot.ctx, allowed, scores, work, ef, share)
+                if r == SMALL_VISITED:
+                    work = self._new_work(hot.n_visible)
+                    r = search_ctx_filtered(q, hot.ctx, allowed, scores, work, ef, share)
+            found = r & FOUND_MASK
+            if r < 0 or found < want:  # NOT_SEARCHED: the general path reports why
                 return None
-            info = work[: WORK_IDS + found].tolist()  # one list: the info, the tag, the string ids, the ids
-            nd, plain = info[0], info[3]
-            ids = info[WORK_IDS:]
-            if with_payload or info[WORK_STR]:
+            ids = work[WORK_IDS : WORK_IDS + found]
+            ids = ids.view(np.uint64).tolist() if r & FLAG_BIG else ids.tolist()  # int64 bits: half the cost
+            if with_payload or r & FLAG_BIG:
                 rows = work[WORK_IDS + MAX_K : WORK_IDS + MAX_K + found]
                 ids, pays = self._ids_payloads(txn, ids, rows, with_payload, found)
             else:
@@ -559,15 +577,16 @@ class Collection:
             env.end_read(txn)
         if found < k:
             scores = scores[:found]
-        acorn = share >= 0
-        explain = {"path": "hnsw_filtered" if acorn else "hnsw", "ef": ef, "distances_computed": nd,
+        explain = {"path": "hnsw" if share < 0 else "hnsw_filtered", "ef": ef, "distances_computed": r >> ND_SHIFT,
                    "indexed_rows": hot.n_visible, "exact_tail_rows": 0}  # fmt: skip
         if filter is not None:
             explain["estimate"] = n_allowed
             explain["selectivity"] = round(n_allowed / max(hot.live, 1), 6)
-            if acorn:
-                explain["walk"] = "plain" if plain else "two_hop"
-        return Hits(ids, scores, pays, explain)
+            if share >= 0:
+                explain["walk"] = "plain" if r & FLAG_PLAIN else "two_hop"
+        hits = _new_hits(Hits)  # the dataclass's __init__ is 3x the cost of four slot stores
+        hits.ids, hits.scores, hits.payloads, hits.explain = ids, scores, pays, explain
+        return hits
 
     def _search_sign_one(self, fs: FieldState, q: np.ndarray, k: int, params, with_payload, filter) -> Hits | None:
         """One prepared-type query of a sign-compressed field through binary.sign_search_one (see
@@ -652,16 +671,13 @@ class Collection:
         self._last_filter = (f, v)
         return v
 
-    def _new_work(self, n_visible: int) -> tuple[np.ndarray, np.ndarray]:
-        """This thread's (work, visited) arrays for graph.search_ctx, visited made anew (tag 0) to hold n_visible
-        rows at least (work: info, tag, MAX_K ids, MAX_K rows)."""
+    def _new_work(self, n_visible: int) -> np.ndarray:
+        """This thread's work array for graph.search_ctx (MAX_K results), with a new visited array (tag 0) for
+        n_visible rows at least; the thread-local keeps both alive."""
         tls = self._tls
-        work = getattr(tls, "work", None)
-        if work is None:
-            work = tls.work = np.zeros(WORK_IDS + 2 * MAX_K, np.uint64)
-        work[WORK_TAG] = 0
         tls.visited = np.zeros(max(n_visible + n_visible // 4, 1024), np.uint16)  # room to grow before the next
-        return work, tls.visited
+        tls.work = graph_kernels.new_work(MAX_K, tls.visited)
+        return tls.work
 
     def _search_binary(self, fs: FieldState, queries, k, filter, with_payload) -> Hits | list[Hits]:
         """Exact Hamming top-k over a Binary field; scores are -(differing bits)."""

@@ -100,7 +100,7 @@ class HotGraph:
     n_visible: int
     default_ef: int
     cosine: bool
-    ctx: np.ndarray  # graph.search_ctx's context: the addresses of x, ids and of the graph's arrays below
+    ctx: np.ndarray  # graph.search_ctx's context: the addresses of x, ids, allowed and of the graph's arrays below
     keep: tuple  # the graph's arrays ctx points into (a writer growing the graph replaces them; these stay alive)
 
 
@@ -121,7 +121,7 @@ def hot_graph(txn, tables, fs: FieldState, st: State, allowed: np.ndarray, ids: 
     ef = fs.field.index.ef_search or DEFAULT_EF
     cosine = fs.field.metric == "cosine"
     keep = (g.links0, g.links_up, g.upper_slot)
-    ctx = graph_ctx(x, *keep, ids, meta.ep, meta.max_level, n_visible, g.metric, cosine)
+    ctx = graph_ctx(x, *keep, ids, allowed, meta.ep, meta.max_level, n_visible, g.metric, cosine)
     return HotGraph(txn_id, st, g, x, ids, allowed, st.live, meta.ep, meta.max_level, n_visible, ef, cosine, ctx, keep)
 
 

@@ -95,3 +95,4 @@ def prefetch_address(typingctx, addr):
 
 i32_pointer = _pointer_intrinsic(types.int32, "The address (an integer) as an int32 pointer (as f32_pointer).")
 u64_pointer = _pointer_intrinsic(types.uint64, "The address (an integer) as a uint64 pointer (as f32_pointer).")
+u16_pointer = _pointer_intrinsic(types.uint16, "The address (an integer) as a uint16 pointer (as f32_pointer).")

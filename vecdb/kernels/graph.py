@@ -13,7 +13,7 @@ import numpy as np
 from numba import carray
 
 from ..jit import inline_helper, kernel
-from ._intrinsics import f32_pointer, i32_pointer, prefetch_item, prefetch_row, u64_pointer
+from ._intrinsics import f32_pointer, i32_pointer, prefetch_item, prefetch_row, u8_pointer, u16_pointer, u64_pointer
 from .queries import OK, _prepare_row
 
 
@@ -322,22 +322,31 @@ def search_one(q, cosine, X, links0, links_up, upper_slot, ep, max_level, ef, al
 
 
 # The single-query entry for the API's fast path. Numba's dispatcher types and unboxes every argument of every
-# call: search_one's 21 arguments cost ~1.3 us a call, a tenth of a siftsmall walk. search_ctx takes the snapshot's
-# arrays and scalars as one int64 array built once per snapshot (graph_ctx), plus the few values that change per
-# call: ~0.6 us. The arrays whose addresses it holds must stay alive as long as it is used (HotGraph keeps them).
+# call: search_one's 21 arguments cost ~1.3 us a call, a tenth of a siftsmall walk, and each array ~0.1 us.
+# search_ctx takes the snapshot's arrays and scalars (live rows included) as one int64 array built once per snapshot
+# (graph_ctx), the thread's visited array through its work array, and the few values that change per call. The
+# arrays whose addresses they hold must stay alive while they are used (HotGraph keeps the snapshot's; the work
+# array's owner keeps its visited array).
 CTX_X, CTX_ROWS, CTX_DIM, CTX_L0, CTX_L0N, CTX_L0W, CTX_LU, CTX_LUN, CTX_LUL, CTX_LUW = range(10)
-CTX_US, CTX_USN, CTX_IDS, CTX_IDSN, CTX_EP, CTX_MAXL, CTX_NVIS, CTX_METRIC, CTX_COS = range(10, 19)
-CTX_SIZE = 19
-# search_ctx's work array (uint64, one per thread): info (see search_one), the visited tag, how many of the ids are
-# string ids (STR_SENTINEL: the caller reads them from the row -> id table), then k ids, then (from WORK_IDS + kmax)
-# k rows
-WORK_INFO, WORK_TAG, WORK_STR, WORK_IDS = 4, 4, 5, 6
-_STR = np.uint64(2**64 - 1)  # ids.STR_SENTINEL (not imported: kernels do not import the engine)
+CTX_US, CTX_USN, CTX_IDS, CTX_IDSN, CTX_AL, CTX_ALN, CTX_EP, CTX_MAXL, CTX_NVIS, CTX_METRIC, CTX_COS = range(10, 21)
+CTX_SIZE = 21
+# The work array (int64, one per thread): info (see search_one), the visited tag, the visited array's address and
+# length, then kmax ids (uint64 ids as their int64 bits), then kmax rows.
+WORK_INFO, WORK_TAG, WORK_VIS, WORK_VISN, WORK_IDS = 4, 4, 5, 6, 7
+# search_ctx's result: NOT_SEARCHED (info[2] says why), SMALL_VISITED (the work array's visited array holds fewer
+# rows than the snapshot: attach a larger one and call again), or the results written (bits 0-15), FLAG_BIG (an id
+# is >= 2**63, e.g. ids.STR_SENTINEL: read the ids as uint64), FLAG_PLAIN (a filtered query took the plain walk),
+# and the distances computed (from bit ND_SHIFT).
+NOT_SEARCHED, SMALL_VISITED = -1, -2
+FOUND_MASK, FLAG_BIG, FLAG_PLAIN, ND_SHIFT = 0xFFFF, 1 << 16, 1 << 17, 18
 
 
-def graph_ctx(x, links0, links_up, upper_slot, ids, ep, max_level, n_visible, metric, cosine) -> np.ndarray:
-    """search_ctx's context of one snapshot: the arrays' addresses and shapes, and the walk's scalars."""
-    for a, dt in ((x, np.float32), (links0, np.int32), (links_up, np.int32), (upper_slot, np.int32), (ids, np.uint64)):
+def graph_ctx(x, links0, links_up, upper_slot, ids, allowed, ep, max_level, n_visible, metric, cosine) -> np.ndarray:
+    """search_ctx's context of one snapshot: the arrays' addresses and shapes (allowed: the live rows, uint8), and
+    the walk's scalars."""
+    arrays = ((x, np.float32), (links0, np.int32), (links_up, np.int32), (upper_slot, np.int32), (ids, np.uint64),
+              (allowed, np.uint8))  # fmt: skip
+    for a, dt in arrays:
         if a.dtype != dt or not a.flags.c_contiguous:
             raise ValueError(f"graph_ctx needs C-contiguous {np.dtype(dt)} arrays, got {a.dtype}")
     ctx = np.zeros(CTX_SIZE, np.int64)
@@ -346,38 +355,68 @@ def graph_ctx(x, links0, links_up, upper_slot, ids, ep, max_level, n_visible, me
     ctx[CTX_LU], (ctx[CTX_LUN], ctx[CTX_LUL], ctx[CTX_LUW]) = links_up.ctypes.data, links_up.shape
     ctx[CTX_US], ctx[CTX_USN] = upper_slot.ctypes.data, upper_slot.shape[0]
     ctx[CTX_IDS], ctx[CTX_IDSN] = ids.ctypes.data, ids.shape[0]
+    ctx[CTX_AL], ctx[CTX_ALN] = allowed.ctypes.data, allowed.shape[0]
     ctx[CTX_EP], ctx[CTX_MAXL], ctx[CTX_NVIS] = ep, max_level, n_visible
     ctx[CTX_METRIC], ctx[CTX_COS] = metric, int(cosine)
     return ctx
 
 
-@kernel
-def search_ctx(q, ctx, allowed, visited, out_d, work, ef, share):
-    """search_one on the snapshot of ctx (graph_ctx) for k = out_d.shape[0] results: scores into out_d, info into
-    work[:WORK_INFO], the ids into work[WORK_IDS:WORK_IDS + k] (work[WORK_STR]: how many are string ids), the rows
-    into work[WORK_IDS + kmax:] (kmax = (len(work) - WORK_IDS) // 2; rows as uint64). The visited tag lives in
-    work[WORK_TAG], so one visited array serves every graph a thread searches (tags only ever grow on it).
-    share < 0: an unfiltered walk, else the filtered walk with that plain-walk share. Returns the results written,
-    or -1 when the query was not searched (info[2] says why)."""
+def new_work(kmax: int, visited: np.ndarray) -> np.ndarray:
+    """A work array for up to kmax results, walking with `visited` (uint16; tag 0: it must be all zeros). The
+    caller keeps visited alive as long as the work array is used."""
+    if visited.dtype != np.uint16 or not visited.flags.c_contiguous or not visited.flags.writeable:
+        raise ValueError("the visited array must be a writable C-contiguous uint16 array")
+    work = np.zeros(WORK_IDS + 2 * kmax, np.int64)
+    work[WORK_VIS], work[WORK_VISN] = visited.ctypes.data, visited.shape[0]
+    return work
+
+
+@inline_helper
+def _ctx_search(q, ctx, allowed, out_d, work, ef, share):
     X = carray(f32_pointer(ctx[CTX_X]), (ctx[CTX_ROWS], ctx[CTX_DIM]))
     links0 = carray(i32_pointer(ctx[CTX_L0]), (ctx[CTX_L0N], ctx[CTX_L0W]))
     links_up = carray(i32_pointer(ctx[CTX_LU]), (ctx[CTX_LUN], ctx[CTX_LUL], ctx[CTX_LUW]))
     upper_slot = carray(i32_pointer(ctx[CTX_US]), (ctx[CTX_USN],))
     ids = carray(u64_pointer(ctx[CTX_IDS]), (ctx[CTX_IDSN],))
+    if work[WORK_VISN] < ctx[CTX_NVIS]:
+        return SMALL_VISITED
+    visited = carray(u16_pointer(work[WORK_VIS]), (work[WORK_VISN],))
     k = out_d.shape[0]
     kmax = (work.shape[0] - WORK_IDS) // 2
-    wi = work.view(np.int64)
-    info = wi[:WORK_INFO]
-    wi[WORK_TAG] = search_one(q, ctx[CTX_COS] != 0, X, links0, links_up, upper_slot, ctx[CTX_EP], ctx[CTX_MAXL], ef,
-                              allowed, ctx[CTX_NVIS], ctx[CTX_METRIC], visited, wi[WORK_TAG], ids, share >= 0, share,
-                              out_d, work[WORK_IDS : WORK_IDS + k], wi[WORK_IDS + kmax : WORK_IDS + kmax + k],
-                              info)  # fmt: skip
-    n_str = 0
-    for t in range(info[1]):
-        if work[WORK_IDS + t] == _STR:
-            n_str += 1
-    wi[WORK_STR] = n_str
-    return info[1] if info[2] == OK else -1
+    wu = work.view(np.uint64)
+    info = work[:WORK_INFO]
+    work[WORK_TAG] = search_one(q, ctx[CTX_COS] != 0, X, links0, links_up, upper_slot, ctx[CTX_EP], ctx[CTX_MAXL],
+                                ef, allowed, ctx[CTX_NVIS], ctx[CTX_METRIC], visited, work[WORK_TAG], ids, share >= 0,
+                                share, out_d, wu[WORK_IDS : WORK_IDS + k], work[WORK_IDS + kmax : WORK_IDS + kmax + k],
+                                info)  # fmt: skip
+    if info[2] != OK:
+        return NOT_SEARCHED
+    found = info[1]
+    out = found | (info[0] << ND_SHIFT)
+    if info[3]:
+        out |= FLAG_PLAIN
+    for t in range(found):
+        if work[WORK_IDS + t] < 0:
+            out |= FLAG_BIG
+            break
+    return out
+
+
+@kernel
+def search_ctx(q, ctx, out_d, work, ef):
+    """search_one, unfiltered (the snapshot's live rows), on the snapshot of ctx (graph_ctx) for k = out_d.shape[0]
+    results: scores into out_d, info into work[:WORK_INFO], the ids into work[WORK_IDS:WORK_IDS + k] (as int64
+    bits), the rows into work[WORK_IDS + kmax:] (kmax = (len(work) - WORK_IDS) // 2). The visited array and its tag
+    live in work (new_work), so one visited array serves every graph a thread searches (tags only ever grow on it).
+    Returns NOT_SEARCHED, SMALL_VISITED or the results written with flags and distances (see FOUND_MASK)."""
+    allowed = carray(u8_pointer(ctx[CTX_AL]), (ctx[CTX_ALN],))
+    return _ctx_search(q, ctx, allowed, out_d, work, ef, -1.0)
+
+
+@kernel
+def search_ctx_filtered(q, ctx, allowed, out_d, work, ef, share):
+    """search_ctx over the rows allowed (uint8) by the filtered walk with that plain-walk share."""
+    return _ctx_search(q, ctx, allowed, out_d, work, ef, share)
 
 
 # ---------------------------------------------------------------------- filtered search (ACORN-style)
