@@ -43,9 +43,9 @@ def build_system(ds: datasets.Dataset, name: str, build: dict) -> tuple:
 
 def run_systems(ds: datasets.Dataset, systems: list[str], k: int, repeat: int, builds: dict, bar) -> dict:
     """Every system built, then queried side by side: each round times every (system, query parameters) loop once,
-    the systems taking turns, and each configuration keeps its best round. A slow stretch of this shared machine
-    then costs every system a round instead of deciding one system's figures (siftsmall's 100 queries take a few
-    milliseconds a loop)."""
+    the systems taking turns (in an order rotating by one system a round), and each configuration keeps its best
+    round. A slow stretch of this shared machine then costs every system a round instead of deciding one system's
+    figures (siftsmall's 100 queries take a few milliseconds a loop)."""
     built: dict[str, tuple] = {}
     try:
         for name in systems:
@@ -53,8 +53,13 @@ def run_systems(ds: datasets.Dataset, systems: list[str], k: int, repeat: int, b
         true = datasets.true_distances(ds, ds.test, ds.neighbors[:, :k])
         best: dict[tuple[str, int], float] = {}
         found: dict[tuple[str, int], list] = {}
-        for _ in range(repeat):
-            for name, (adapter, _, _) in built.items():
+        names = list(built)
+        for r in range(repeat):
+            # the systems take turns in a rotating order: in a fixed one, each system always followed the same
+            # other system, whose index had just pushed its own out of the caches (the largest, usearch, always
+            # preceded vecdb)
+            for name in names[r % len(names) :] + names[: r % len(names)]:
+                adapter = built[name][0]
                 for i, qp in enumerate(adapter.query_param_grid):
                     adapter.set_query_params(**qp)
                     for q in ds.test[:10]:  # warm-up: this system's index back in cache (JIT done at warm())
