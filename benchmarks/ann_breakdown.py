@@ -61,6 +61,7 @@ def run(name: str, efs: list[int], repeat: int) -> list[dict]:
         col.search("v", q[0], k=10)
         fs = col._fields["v"]
         g, xs = fs.index.graph, fs.vectors.arr
+        codes, cq = col._hot["v"].keep[3:5]  # the 8-bit walk's codes, as the API's search walks them
         allowed = np.ones(xs.shape[0], np.uint8)
         out_d, out_i, nd = np.empty((1, 10), np.float32), np.empty((1, 10), np.int32), np.zeros(1, np.int64)
         vis = g.visited()
@@ -82,9 +83,9 @@ def run(name: str, efs: list[int], repeat: int) -> list[dict]:
 
             def kern(keep=None, ef=ef):
                 for v in qn:
-                    vis[1] = gk.search_batch(v[None], xs, g.links0, g.links_up, g.upper_slot, g.ep, g.max_level,
-                                             ef, allowed, g.n_indexed, g.metric, vis[0], vis[1], out_d, out_i,
-                                             nd)  # fmt: skip
+                    vis[1] = gk.search_batch(v[None], xs, codes, cq, g.links0, g.links_up, g.upper_slot, g.ep,
+                                             g.max_level, ef, allowed, g.n_indexed, g.metric, vis[0], vis[1], out_d,
+                                             out_i, nd)  # fmt: skip
                     if keep is not None:
                         keep.append(out_i[0].copy())
 

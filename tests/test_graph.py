@@ -1,6 +1,7 @@
 """The HNSW index: kernels against plain-Python twins, graph invariants, recall floors on real data,
 persistence, inserts, deletes, compaction repair, bad parameters."""
 
+import json
 from collections import deque
 
 import numpy as np
@@ -12,6 +13,7 @@ from reference import beam_search, greedy_descent, neighbour_heuristic
 import vecdb
 from vecdb.evaluation import recall_at_k
 from vecdb.index.hnsw import Graph
+from vecdb.index.runtime import VectorCache, encode_walk, walk_quantizer
 from vecdb.kernels import graph as gk
 from vecdb.params import HNSWParams, SearchParams
 
@@ -376,3 +378,103 @@ def test_graph_stays_linked_through_churn_and_compactions(tmp_path, rng, monkeyp
     monkeypatch.setattr(maintain, "REBUILD_FRACTION", 10.0)
     recall_repair_only, _ = _churn_self_recall(tmp_path / "b", np.random.default_rng(7), cycles=20)
     assert recall_repair_only < recall, (recall_repair_only, recall)
+
+
+# ---------------------------------------------------------------------- the 8-bit walk
+def _meta(col):
+    with col._env.read() as txn:
+        return col._fields["v"].index.store.meta(txn, col._t["aux"])
+
+
+def test_the_walk_map_is_fixed_at_the_first_build_and_persists(tmp_path, rng):
+    """The first build of an epoch fixes the 8-bit walk's map from the rows it indexes and stores it with the graph:
+    later inserts (here with rows far outside the first range: their codes clip) and a reopen keep it; the codes
+    the searches walk are those of every indexed row under it; compaction starts a new epoch with the map kept."""
+    x = rng.normal(size=(3000, 16)).astype(np.float32)
+    x[2000:] *= 3
+    q = rng.normal(size=(20, 16)).astype(np.float32)
+    with vecdb.open(tmp_path / "db") as db:
+        col = db.create_collection("c", vectors={"v": vecdb.Dense(16, "l2", index=HNSWParams(index_threshold=500))})
+        col.upsert(np.arange(1000), x[:1000])
+        first = _meta(col)
+        assert (first.walk_lo, first.walk_scale) == walk_quantizer(x[:1000]) and first.n_indexed == 1000
+        col.upsert(np.arange(1000, 3000), x[1000:])
+        meta = _meta(col)
+        assert meta.n_indexed == 3000 and meta.walk() == first.walk()
+        before = col.search("v", q, k=5, with_payload=False)
+        one = col.search("v", q[0], k=5, with_payload=False)
+        codes, cq = col._hot["v"].keep[3:5]
+        want = np.empty(x.shape, np.uint8)
+        encode_walk(x, 0, len(x), cq, want)
+        np.testing.assert_array_equal(codes, want)
+        assert (want[2000:] == 0).any() and (want[2000:] == 255).any()  # clipped, still found below
+        assert one.ids == before[0].ids
+        exact = col.search("v", q, k=5, with_payload=False, params=SearchParams(exact=True))
+        assert np.mean([len(set(a.ids) & set(b.ids)) / 5 for a, b in zip(before, exact)]) >= 0.95
+    with vecdb.open(tmp_path / "db") as db:
+        col = db["c"]
+        assert _meta(col).walk() == first.walk()
+        after = col.search("v", q, k=5, with_payload=False)
+        assert [a.ids for a in after] == [b.ids for b in before]
+        assert all(np.array_equal(a.scores, b.scores) for a, b in zip(after, before))
+        col.delete(list(range(0, 3000, 2)))
+        col.compact(progress=False)
+        assert _meta(col).walk() == first.walk() and _meta(col).epoch != first.epoch
+
+
+def test_a_graph_stored_without_a_walk_map_walks_the_floats(tmp_path, rng):
+    """Graphs stored before the 8-bit walk existed have no map in their meta: searches walk the float vectors
+    (single and batch paths alike); a compaction, which starts a new epoch, gives the graph a map."""
+    x = rng.normal(size=(2000, 16)).astype(np.float32)
+    q = rng.normal(size=(10, 16)).astype(np.float32)
+    with vecdb.open(tmp_path / "db") as db:
+        col = db.create_collection("c", vectors={"v": vecdb.Dense(16, "l2", index=HNSWParams(index_threshold=500))})
+        col.upsert(np.arange(2000), x)
+        store = col._fields["v"].index.store
+        old = _meta(col).__dict__.copy()
+        del old["walk_lo"], old["walk_scale"]
+        col._env.write(lambda txn: txn.put(store._meta_key(), json.dumps(old).encode(), db=col._t["aux"]))
+    with vecdb.open(tmp_path / "db") as db:
+        col = db["c"]
+        assert _meta(col).walk() == (None, None)
+        batch = col.search("v", q, k=10, with_payload=False)
+        for i in range(len(q)):
+            one = col.search("v", q[i], k=10, with_payload=False)
+            assert one.ids == batch[i].ids and one.explain == batch[i].explain
+        assert col._hot["v"].keep[3].shape[0] == 0  # no codes: the float walk
+        fs = col._fields["v"]
+        g = fs.index.graph
+        ef = batch[0].explain["ef"]
+        dist, rows, _ = g.search(q, fs.vectors.arr, 10, ef, np.ones(2000, np.uint8), 2000)
+        assert rows.tolist() == [h.ids for h in batch]  # the float walk itself
+        col.delete([0])
+        col.compact(progress=False)
+        assert _meta(col).walk() == walk_quantizer(np.delete(x, 0, axis=0))
+
+
+def test_walk_codes_follow_the_vector_cache():
+    """The codes are grown with the vectors, forget rows a rolled-back write had added (rows written again later
+    get codes of their new values), and start over with a new map or epoch."""
+
+    class Column:
+        width, dtype = 4, np.dtype(np.float32)
+
+    rng = np.random.default_rng(5)
+    cache = VectorCache(Column())
+    cache.arr, cache.n, cache.epoch = rng.normal(size=(100, 4)).astype(np.float32), 60, 0
+    cq = np.array(walk_quantizer(cache.arr), np.float32)
+
+    def want(n):
+        out = np.empty((n, 4), np.uint8)
+        encode_walk(cache.arr, 0, n, cq, out)
+        return out
+
+    np.testing.assert_array_equal(cache.walk_codes(cq, 100), want(60))  # only the rows the cache holds
+    cache.n = 100
+    np.testing.assert_array_equal(cache.walk_codes(cq, 100), want(100))
+    cache.truncate(70)
+    cache.arr[70:] = rng.normal(size=(30, 4))
+    cache.n = 100
+    np.testing.assert_array_equal(cache.walk_codes(cq, 100), want(100))
+    cq = cq * np.float32(2)
+    np.testing.assert_array_equal(cache.walk_codes(cq, 100), want(100))

@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 from plans import CountPlans, same_hits
 from procs import run_threads
-from reference import beam_search, greedy_descent, two_hop_search
+from reference import _d, beam_search, greedy_descent, two_hop_search
 
 import vecdb
 from vecdb import filters as F
 from vecdb.ids import STR_SENTINEL
 from vecdb.index.hnsw import Graph
+from vecdb.index.runtime import encode_walk, walk_quantizer
 from vecdb.kernels import graph as gk
 from vecdb.params import HNSWParams, SearchParams
 
@@ -190,10 +191,13 @@ def test_the_hot_snapshot_follows_another_process(tmp_path):
     reader.close()
 
 
+@pytest.mark.parametrize("codes", [False, True], ids=["float-walk", "8-bit-walk"])
 @pytest.mark.parametrize("metric", ["l2", "dot", "cosine"])
-def test_search_one_kernel_matches_reference(metric, rng):
-    """search_one (prepare + plain or filtered walk + ids) and search_batch_filtered against the plain-Python
-    twins, over a graph with a fifth of its rows disallowed (plain walk) and with a selective mask (two-hop walk)."""
+def test_search_one_kernel_matches_reference(metric, codes, rng):
+    """search_one (prepare + plain or filtered walk + ids) and search_batch / search_batch_filtered against the
+    plain-Python twins, over a graph with a fifth of its rows disallowed (plain walk) and with a selective mask
+    (two-hop walk). The 8-bit walk: the twins walk the codes (as floats, the query mapped to code space for l2) and
+    the nodes they end with are rescored with the float vectors."""
     mcode = {"l2": 1, "dot": 0, "cosine": 0}[metric]
     x = rng.normal(size=(1200, 10)).astype(np.float32)
     if metric == "cosine":
@@ -201,6 +205,14 @@ def test_search_one_kernel_matches_reference(metric, rng):
     g = Graph(HNSWParams(m=8, ef_construction=40), mcode)
     g.insert(np.arange(len(x)), x, epoch=0)
     ids = np.arange(len(x), dtype=np.uint64) * 3 + 1
+    cq = np.array(walk_quantizer(x), np.float32)
+    C = np.zeros((0, x.shape[1]), np.uint8)
+    xs = x
+    if codes:
+        C = np.empty(x.shape, np.uint8)
+        encode_walk(x, 0, len(x), cq, C)
+        xs = C.astype(np.float32)
+        assert np.abs(cq[0] + cq[1] * xs - x).max() <= cq[1] / 2 + 1e-6  # rounding error at most half a step
 
     def lists(node, level):
         row = g.links0[node] if level == 0 else g.links_up[g.upper_slot[node], level - 1]
@@ -217,36 +229,46 @@ def test_search_one_kernel_matches_reference(metric, rng):
                 out_d, out_id = np.empty(k, np.float32), np.empty(k, np.uint64)
                 rows, info = np.empty(k, np.int32), np.zeros(4, np.int64)
                 box = g.visited()
-                box[1] = gk.search_one(q, metric == "cosine", x, g.links0, g.links_up, g.upper_slot, g.ep,
+                box[1] = gk.search_one(q, metric == "cosine", x, C, cq, g.links0, g.links_up, g.upper_slot, g.ep,
                                        g.max_level, ef, allowed, len(x), mcode, box[0], box[1], ids, filtered, share,
                                        out_d, out_id, rows, info)  # fmt: skip
-                entry = greedy_descent(qp, x, lists, g.ep, g.max_level, 0, ref_metric)
+                qs = (qp - cq[0]) * (np.float32(1) / cq[1]) if codes and metric == "l2" else qp
+                entry = greedy_descent(qs, xs, lists, g.ep, g.max_level, 0, ref_metric)
                 width = max(ef, k)
                 if filtered:
-                    ref, plain = two_hop_search(qp, x, lambda n: lists(n, 0), entry, width, allowed, ref_metric, share)
+                    ref, plain = two_hop_search(qs, xs, lambda n: lists(n, 0), entry, width, allowed, ref_metric,
+                                                share)  # fmt: skip
                     assert info[3] == plain
                     walks.add(plain)
                 else:
-                    ref = beam_search(qp, x, lambda n: lists(n, 0), entry, width, allowed, ref_metric)
+                    ref = beam_search(qs, xs, lambda n: lists(n, 0), entry, width, allowed, ref_metric)
+                if codes:  # the walk's ef best, rescored with the floats
+                    ref = sorted(((_d(qp, x[n], ref_metric), n) for _, n in ref), key=lambda t: t[0])
                 ref = ref[:k]
                 assert info[2] == 0 and info[1] == len(ref)
                 assert rows[: len(ref)].tolist() == [n for _, n in ref]
                 assert out_id[: len(ref)].tolist() == [int(ids[n]) for _, n in ref]
                 scores = [np.sqrt(d) for d, _ in ref] if metric == "l2" else [-d for d, _ in ref]
                 np.testing.assert_allclose(out_d[: len(ref)], scores, rtol=1e-4, atol=1e-4)
-                if filtered:  # the batch kernel walks the same way
-                    Q = qp[None].astype(np.float32)
-                    bd, bi = np.empty((1, k), np.float32), np.empty((1, k), np.int32)
-                    nd, walk = np.zeros(1, np.int64), np.zeros(1, np.uint8)
-                    box[1] = gk.search_batch_filtered(Q, x, g.links0, g.links_up, g.upper_slot, g.ep, g.max_level,
-                                                      ef, allowed, len(x), mcode, box[0], box[1], bd, bi, nd, share,
-                                                      walk)  # fmt: skip
-                    assert bi[0, : len(ref)].tolist() == [n for _, n in ref] and walk[0] == info[3]
+                # the batch kernels walk the same way
+                Q = qp[None].astype(np.float32)
+                bd, bi = np.empty((1, k), np.float32), np.empty((1, k), np.int32)
+                nd, walk = np.zeros(1, np.int64), np.zeros(1, np.uint8)
+                if filtered:
+                    box[1] = gk.search_batch_filtered(Q, x, C, cq, g.links0, g.links_up, g.upper_slot, g.ep,
+                                                      g.max_level, ef, allowed, len(x), mcode, box[0], box[1], bd, bi,
+                                                      nd, share, walk)  # fmt: skip
+                    assert walk[0] == info[3]
+                else:
+                    box[1] = gk.search_batch(Q, x, C, cq, g.links0, g.links_up, g.upper_slot, g.ep, g.max_level, ef,
+                                             allowed, len(x), mcode, box[0], box[1], bd, bi, nd)  # fmt: skip
+                assert bi[0, : len(ref)].tolist() == [n for _, n in ref] and nd[0] == info[0]
+                np.testing.assert_allclose(bd[0, : len(ref)], [d for d, _ in ref], rtol=1e-4, atol=1e-4)
     assert walks == {True, False}  # both walks were exercised
     bad = np.full(10, np.nan, np.float32)
     info = np.zeros(4, np.int64)
-    gk.search_one(bad, False, x, g.links0, g.links_up, g.upper_slot, g.ep, g.max_level, 8, allowed, len(x), mcode,
-                  g.visited()[0], 0, ids, False, 2.0, np.empty(3, np.float32), np.empty(3, np.uint64),
+    gk.search_one(bad, False, x, C, cq, g.links0, g.links_up, g.upper_slot, g.ep, g.max_level, 8, allowed, len(x),
+                  mcode, g.visited()[0], 0, ids, False, 2.0, np.empty(3, np.float32), np.empty(3, np.uint64),
                   np.empty(3, np.int32), info)  # fmt: skip
     assert info[2] != 0 and info[1] == 0  # nothing searched: the caller reports the error
 
@@ -266,7 +288,10 @@ def test_search_ctx_is_search_one_with_the_snapshot_packed(metric, rng):
     ids = np.arange(len(x), dtype=np.uint64) * 5
     live = np.ones(len(x), np.uint8)
     live[::7] = 0
-    ctx = gk.graph_ctx(x, g.links0, g.links_up, g.upper_slot, ids, live, g.ep, g.max_level, len(x), mcode,
+    cq = np.array(walk_quantizer(x), np.float32)
+    C = np.empty(x.shape, np.uint8)
+    encode_walk(x, 0, len(x), cq, C)
+    ctx = gk.graph_ctx(x, C, cq, g.links0, g.links_up, g.upper_slot, ids, live, g.ep, g.max_level, len(x), mcode,
                        metric == "cosine")  # fmt: skip
     kmax = 40
     visited = np.zeros(len(x), np.uint16)  # its tag lives in work (search_one's in box[1]: separate arrays)
@@ -280,7 +305,7 @@ def test_search_ctx_is_search_one_with_the_snapshot_packed(metric, rng):
                 d1, id1 = np.empty(k, np.float32), np.empty(k, np.uint64)
                 rows1, info1 = np.empty(k, np.int32), np.zeros(4, np.int64)
                 box = g.visited()
-                box[1] = gk.search_one(q, metric == "cosine", x, g.links0, g.links_up, g.upper_slot, g.ep,
+                box[1] = gk.search_one(q, metric == "cosine", x, C, cq, g.links0, g.links_up, g.upper_slot, g.ep,
                                        g.max_level, ef, allowed, len(x), mcode, box[0], box[1], ids, share >= 0,
                                        share, d1, id1, rows1, info1)  # fmt: skip
                 d2 = np.empty(k, np.float32)
@@ -311,13 +336,17 @@ def test_search_ctx_is_search_one_with_the_snapshot_packed(metric, rng):
     assert gk.search_ctx(q, ctx, np.empty(3, np.float32), gk.new_work(kmax, small), 8) == gk.SMALL_VISITED
     assert not small.any() and int(work[gk.WORK_TAG]) == tag
     with pytest.raises(ValueError, match="C-contiguous"):
-        gk.graph_ctx(x[:, :6], g.links0, g.links_up, g.upper_slot, ids, live, g.ep, g.max_level, len(x), mcode, False)
-    with pytest.raises(ValueError, match="uint64"):
-        gk.graph_ctx(x, g.links0, g.links_up, g.upper_slot, ids.astype(np.int64), live, g.ep, g.max_level, len(x),
-                     mcode, False)  # fmt: skip
-    with pytest.raises(ValueError, match="uint8"):
-        gk.graph_ctx(x, g.links0, g.links_up, g.upper_slot, ids, live.view(bool), g.ep, g.max_level, len(x), mcode,
+        gk.graph_ctx(x[:, :6], C, cq, g.links0, g.links_up, g.upper_slot, ids, live, g.ep, g.max_level, len(x), mcode,
                      False)  # fmt: skip
+    with pytest.raises(ValueError, match="uint64"):
+        gk.graph_ctx(x, C, cq, g.links0, g.links_up, g.upper_slot, ids.astype(np.int64), live, g.ep, g.max_level,
+                     len(x), mcode, False)  # fmt: skip
+    with pytest.raises(ValueError, match="uint8"):
+        gk.graph_ctx(x, C, cq, g.links0, g.links_up, g.upper_slot, ids, live.view(bool), g.ep, g.max_level, len(x),
+                     mcode, False)  # fmt: skip
+    with pytest.raises(ValueError, match="as wide as the vectors"):
+        gk.graph_ctx(x, C[:, :5].copy(), cq, g.links0, g.links_up, g.upper_slot, ids, live, g.ep, g.max_level, len(x),
+                     mcode, False)  # fmt: skip
     with pytest.raises(ValueError, match="uint16"):
         gk.new_work(kmax, np.zeros(len(x), np.uint32))
 

@@ -101,7 +101,16 @@ class HotGraph:
     default_ef: int
     cosine: bool
     ctx: np.ndarray  # graph.search_ctx's context: the addresses of x, ids, allowed and of the graph's arrays below
-    keep: tuple  # the graph's arrays ctx points into (a writer growing the graph replaces them; these stay alive)
+    keep: tuple  # the graph's and codes' arrays ctx points into (a writer growing them replaces them; these stay alive)
+
+
+def walk_codes(fs: FieldState, meta) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, cq) of the 8-bit walk over the indexed rows (call after fs.vectors.get covered them); codes with no
+    rows where the graph has no walk map (stored before there was one): the kernels then walk the floats."""
+    if meta.walk_scale is None:
+        return np.zeros((0, fs.field.dim), np.uint8), np.ones(2, np.float32)
+    cq = np.array(meta.walk(), np.float32)
+    return fs.vectors.walk_codes(cq, meta.n_indexed), cq
 
 
 def hot_graph(txn, tables, fs: FieldState, st: State, allowed: np.ndarray, ids: np.ndarray, txn_id: int):
@@ -120,8 +129,10 @@ def hot_graph(txn, tables, fs: FieldState, st: State, allowed: np.ndarray, ids: 
     x = fs.vectors.get(txn, tables["block"], st)
     ef = fs.field.index.ef_search or DEFAULT_EF
     cosine = fs.field.metric == "cosine"
-    keep = (g.links0, g.links_up, g.upper_slot)
-    ctx = graph_ctx(x, *keep, ids, allowed, meta.ep, meta.max_level, n_visible, g.metric, cosine)
+    codes, cq = walk_codes(fs, meta)
+    keep = (g.links0, g.links_up, g.upper_slot, codes, cq)
+    ctx = graph_ctx(x, codes, cq, g.links0, g.links_up, g.upper_slot, ids, allowed, meta.ep, meta.max_level,
+                    n_visible, g.metric, cosine)  # fmt: skip
     return HotGraph(txn_id, st, g, x, ids, allowed, st.live, meta.ep, meta.max_level, n_visible, ef, cosine, ctx, keep)
 
 
@@ -209,12 +220,24 @@ def dense_search(
 
     g = fs.index.for_read(txn, tables["aux"], blocks, meta, st.next_row)
     x = fs.vectors.get(txn, blocks, st)
+    codes, cq = walk_codes(fs, meta)
     acorn = filtered and n_allowed < st.next_row
     walk = np.zeros(nq, np.uint8) if acorn else None
     share = plain_walk_share(selectivity)
     entry = (meta.ep, meta.max_level)  # the snapshot's: a writer in this process may have moved the live one
     dist, rows, ndist = g.search(
-        q, x, k, ef, allowed, meta.n_indexed, filtered=acorn, plain_share=share, walk=walk, entry=entry
+        q,
+        x,
+        k,
+        ef,
+        allowed,
+        meta.n_indexed,
+        filtered=acorn,
+        plain_share=share,
+        walk=walk,
+        entry=entry,
+        codes=codes,
+        cq=cq,
     )
     tail = st.next_row - meta.n_indexed
     if tail > 0:

@@ -62,7 +62,8 @@ class VecDBHNSW(Adapter):
         fs = self.col._fields["v"]
         g = fs.index.graph
         n = g.n_indexed
-        return n * fs.field.dim * 4 + g.links0[:n].nbytes + g.links_up[: g.n_slots].nbytes + g.upper_slot[:n].nbytes
+        links = g.links0[:n].nbytes + g.links_up[: g.n_slots].nbytes + g.upper_slot[:n].nbytes
+        return n * fs.field.dim * (4 + 1) + links  # float vectors and the 8-bit walk's codes
 
     def close(self) -> None:
         self.db.close()

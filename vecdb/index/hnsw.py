@@ -20,6 +20,8 @@ from ..kernels import graph as gk
 from ..params import HNSWParams
 
 MAX_LEVEL = 15
+NO_CODES = np.zeros((0, 1), np.uint8)  # search kernels' codes argument for the float walk
+NO_CQ = np.ones(2, np.float32)
 _GOLDEN = 0x9E3779B97F4A7C15
 
 
@@ -112,6 +114,8 @@ class Graph:
         plain_share: float = 2.0,
         walk: np.ndarray | None = None,
         entry: tuple[int, int] | None = None,
+        codes: np.ndarray | None = None,
+        cq: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(dist, rows, distances computed per query) for a matrix of prepared queries; rows -1 past the end.
         filtered: walk the allowed rows only (two-hop bridges over the rest) instead of walking every node and
@@ -119,7 +123,9 @@ class Graph:
         plain walk where at least plain_share of the entry's neighbours are allowed (> 1: never); walk (uint8, one
         per query), when given, receives 1 for those queries and 0 for two-hop walks. entry: (node, level) to start
         from, the committed graph meta's: a writer in this process may already have moved self.ep to a node its
-        transaction is still linking (>= n_visible), which a reader of the older snapshot must never touch."""
+        transaction is still linking (>= n_visible), which a reader of the older snapshot must never touch.
+        codes, cq: walk the 8-bit codes of the visible rows (x ~ cq[0] + cq[1] * code) and rescore the walk's pool
+        with x (see kernels/graph.py); None: walk x."""
         nq = q.shape[0]
         out_d = np.empty((nq, k), np.float32)
         out_i = np.empty((nq, k), np.int32)
@@ -131,17 +137,20 @@ class Graph:
 
         if filtered and walk is None:
             walk = np.zeros(nq, np.uint8)
+        if codes is None:
+            codes, cq = NO_CODES, NO_CQ
         if nq == 1:  # one query: no thread split, no slicing
             vis = self.visited()
-            args = (q, x, self.links0, self.links_up, self.upper_slot, ep, max_level, ef, allowed, n_visible,
-                    self.metric, vis[0], vis[1], out_d, out_i, ndist)  # fmt: skip
+            args = (q, x, codes, cq, self.links0, self.links_up, self.upper_slot, ep, max_level, ef, allowed,
+                    n_visible, self.metric, vis[0], vis[1], out_d, out_i, ndist)  # fmt: skip
             vis[1] = gk.search_batch_filtered(*args, plain_share, walk) if filtered else gk.search_batch(*args)
             return out_d, out_i, ndist
 
         def run(lo: int, hi: int) -> None:
             vis = self.visited()
-            args = (q[lo:hi], x, self.links0, self.links_up, self.upper_slot, ep, max_level, ef, allowed,
-                    n_visible, self.metric, vis[0], vis[1], out_d[lo:hi], out_i[lo:hi], ndist[lo:hi])  # fmt: skip
+            args = (q[lo:hi], x, codes, cq, self.links0, self.links_up, self.upper_slot, ep, max_level, ef,
+                    allowed, n_visible, self.metric, vis[0], vis[1], out_d[lo:hi], out_i[lo:hi],
+                    ndist[lo:hi])  # fmt: skip
             vis[1] = gk.search_batch_filtered(*args, plain_share, walk[lo:hi]) if filtered else gk.search_batch(*args)
 
         threads = min(n_threads(), nq)

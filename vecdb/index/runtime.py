@@ -28,6 +28,32 @@ class VectorCache:
         self.n = 0
         self.epoch = -1
         self._lock = threading.Lock()
+        self._reset_codes()
+
+    def _reset_codes(self) -> None:
+        self._codes = np.empty((0, self.column.width), np.uint8)
+        self._codes_n = 0
+        self._codes_key: tuple | None = None
+
+    def walk_codes(self, cq: np.ndarray, n: int) -> np.ndarray:
+        """The 8-bit graph walk's codes of rows [0, n) (fewer if the cache holds fewer rows): uint8 with
+        x ~ cq[0] + cq[1] * code, clipped to 0..255; grown like the vectors, kept per (epoch, cq)."""
+        key = (self.epoch, float(cq[0]), float(cq[1]))
+        if self._codes_key == key and self._codes_n >= n:
+            return self._codes[:n]
+        with self._lock:
+            if self._codes_key != key:
+                self._reset_codes()
+                self._codes_key = key
+            n = min(n, self.n)
+            if self._codes_n < n:
+                codes = self._codes
+                if codes.shape[0] < n:  # a new array: readers of older snapshots keep theirs
+                    codes = np.empty((max(n, int(codes.shape[0] * 1.5)), self.column.width), np.uint8)
+                    codes[: self._codes_n] = self._codes[: self._codes_n]
+                encode_walk(self.arr, self._codes_n, n, cq, codes)
+                self._codes, self._codes_n = codes, n
+            return self._codes[: min(n, self._codes_n)]
 
     def get(self, txn, blocks, st: State) -> np.ndarray:
         if self.epoch == st.epoch and self.n >= st.next_row:
@@ -52,16 +78,41 @@ class VectorCache:
         """Forget rows >= n (a write that added them was rolled back)."""
         with self._lock:
             self.n = min(self.n, n)
+            self._codes_n = min(self._codes_n, n)
 
     def install(self, arr: np.ndarray, epoch: int) -> None:
         """Adopt rows already in hand (after a compaction renumbered them) instead of re-reading LMDB."""
         with self._lock:
             self.arr, self.n, self.epoch = arr, arr.shape[0], epoch
+            self._reset_codes()
 
     def reset(self) -> None:
         with self._lock:
             self.arr = np.empty((0, self.column.width), self.column.dtype)
             self.n, self.epoch = 0, -1
+            self._reset_codes()
+
+
+WALK_MARGIN = 0.02  # the code range reaches this share of the data's range past its min and max
+
+
+def walk_quantizer(x: np.ndarray) -> tuple[float, float]:
+    """(lo, scale) of the 8-bit walk for vectors like x (the rows a graph is first built on): their min and max,
+    widened by WALK_MARGIN for later rows, over 255 steps."""
+    lo, hi = float(x.min()), float(x.max())
+    pad = WALK_MARGIN * (hi - lo)
+    lo, hi = lo - pad, hi + pad
+    scale = (hi - lo) / 255 if hi > lo else 1.0
+    return float(np.float32(lo)), float(np.float32(scale))
+
+
+def encode_walk(x: np.ndarray, start: int, end: int, cq: np.ndarray, out: np.ndarray, chunk: int = 65_536) -> None:
+    """out[start:end] = the codes of x[start:end] under cq = [lo, scale] (float32 arithmetic, round half to even,
+    clipped to 0..255)."""
+    lo, inv = np.float32(cq[0]), np.float32(1.0) / np.float32(cq[1])
+    for a in range(start, end, chunk):
+        b = min(a + chunk, end)
+        out[a:b] = np.clip(np.rint((x[a:b] - lo) * inv), 0, 255)
 
 
 class FieldIndex:

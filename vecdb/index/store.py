@@ -34,6 +34,11 @@ class GraphMeta:
     version: int = 0
     overlay: int = 0
     epoch: int = 0
+    walk_lo: float | None = None  # the 8-bit walk's affine map (x ~ lo + scale * code), fixed at the first build of
+    walk_scale: float | None = None  # an epoch's graph; None (graphs stored before it existed): the float walk
+
+    def walk(self) -> tuple[float | None, float | None]:
+        return self.walk_lo, self.walk_scale
 
     def to_bytes(self) -> bytes:
         return json.dumps(self.__dict__).encode()
@@ -110,8 +115,9 @@ class GraphStore:
         g.levels[row] = level
 
     # ------------------------------------------------------------------ write
-    def save(self, txn, aux, blocks, g: Graph, changes: Changes, before: GraphMeta) -> GraphMeta:
-        """Persist an insert: new rows' level-0 lists as blocks, changed older rows in the overlay, upper lists."""
+    def save(self, txn, aux, blocks, g: Graph, changes: Changes, before: GraphMeta, walk=(None, None)) -> GraphMeta:
+        """Persist an insert: new rows' level-0 lists as blocks, changed older rows in the overlay, upper lists.
+        walk: the (lo, scale) to store, where before has none (a first build)."""
         start, end = before.n_indexed, g.n_indexed
         if end > start:
             self.level0.write_rows(txn, blocks, start, g.links0[start:end])
@@ -124,7 +130,8 @@ class GraphStore:
                 cur.putmulti([(k, g.links0[r].tobytes()) for k, r in zip(keys, old)])
             overlay += len(old) - existing
         self._put_upper(txn, aux, g, changes.upper)
-        meta = GraphMeta(end, g.ep, g.max_level, before.version + 1, overlay, before.epoch)
+        lo, scale = before.walk() if before.walk_scale is not None else walk
+        meta = GraphMeta(end, g.ep, g.max_level, before.version + 1, overlay, before.epoch, lo, scale)
         if overlay > max(end // 2, 50_000):
             meta = self._fold(txn, aux, blocks, g, meta)
         txn.put(self._meta_key(), meta.to_bytes(), db=aux)
@@ -142,15 +149,15 @@ class GraphStore:
     def _fold(self, txn, aux, blocks, g: Graph, meta: GraphMeta) -> GraphMeta:
         self.level0.write_rows(txn, blocks, 0, g.links0[: meta.n_indexed])
         delete_prefix(txn, aux, self._prefix + b"o")
-        return GraphMeta(meta.n_indexed, meta.ep, meta.max_level, meta.version, 0, meta.epoch)
+        return GraphMeta(meta.n_indexed, meta.ep, meta.max_level, meta.version, 0, meta.epoch, *meta.walk())
 
-    def rewrite(self, txn, aux, blocks, g: Graph, version: int, epoch: int) -> GraphMeta:
-        """Replace everything stored for this graph (after a repair that renumbered rows)."""
+    def rewrite(self, txn, aux, blocks, g: Graph, version: int, epoch: int, walk=(None, None)) -> GraphMeta:
+        """Replace everything stored for this graph (after a repair that renumbered rows); walk: its (lo, scale)."""
         self.clear(txn, aux, blocks)
         if g.n_indexed:
             self.level0.write_rows(txn, blocks, 0, g.links0[: g.n_indexed])
         self._put_upper(txn, aux, g, np.flatnonzero(g.levels[: g.n_indexed] >= 1).tolist())
-        meta = GraphMeta(g.n_indexed, g.ep, g.max_level, version, 0, epoch)
+        meta = GraphMeta(g.n_indexed, g.ep, g.max_level, version, 0, epoch, *walk)
         txn.put(self._meta_key(), meta.to_bytes(), db=aux)
         return meta
 

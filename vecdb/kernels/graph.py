@@ -249,10 +249,89 @@ def _walk_one(q, X, links0, links_up, upper_slot, ep, max_level, width, allowed,
     return size, nd + nd2 + 1, tag
 
 
+# ---------------------------------------------------------------------- the 8-bit walk
+# A graph walk reads one vector per distance from all over memory: it is bound by memory, not arithmetic (a hot
+# query's walk is ~2x faster than a cold one's). Searches therefore walk a uint8 copy of the vectors (a quarter of
+# the bytes; one affine map for the whole field: x ~ lo + scale * code, fixed when the graph is first built) and
+# rescore the walk's pool exactly with the float vectors: the pool's order is the floats', so results and scores
+# are exact for the rows found; only which rows are found follows the codes. Inserts still link by float distance.
+@inline_helper
+def _uses_codes(C, n_visible):
+    # the codes walk runs when the caller hands codes for every visible node (else the float walk: never past C)
+    return n_visible > 0 and C.shape[0] >= n_visible
+
+
+@inline_helper
+def _code_query(qp, cq, metric):
+    # the query in code space: l2 distances to codes are then proportional to the float ones; dot / cosine need
+    # no map (-q.(lo + s c) orders nodes as -q.c does)
+    qs = np.empty(qp.shape[0], np.float32)
+    if metric == 1:
+        inv = np.float32(1.0) / cq[1]
+        for j in range(qp.shape[0]):
+            qs[j] = (qp[j] - cq[0]) * inv
+    else:
+        for j in range(qp.shape[0]):
+            qs[j] = qp[j]
+    return qs
+
+
+@inline_helper
+def _rescore_pool(q, X, pd, pi, size, allowed, metric):
+    """The allowed entries of a walked pool with their float distances, ascending (ties keep the walk's order),
+    packed at the front; the routing entries are dropped. Returns how many."""
+    for t in range(size):
+        n = pi[t] & _NODE
+        if allowed[n]:
+            _prefetch_vector(X, n)
+    m = 0
+    for t in range(size):
+        n = pi[t] & _NODE  # read before any write: the writes below only touch entries [0, m], m <= t
+        if allowed[n]:
+            d = _dist(q, X[n], metric)
+            pos = m
+            while pos > 0 and pd[pos - 1] > d:
+                pd[pos] = pd[pos - 1]
+                pi[pos] = pi[pos - 1]
+                pos -= 1
+            pd[pos] = d
+            pi[pos] = n
+            m += 1
+    return m
+
+
+@inline_helper
+def _walk_any(qp, X, C, cq, links0, links_up, upper_slot, ep, max_level, width, allowed, n_visible, metric, visited,
+              tag, filtered, plain_share, pd, pi):  # fmt: skip
+    # one query's walk, plain or filtered, on the codes where given (then rescored) else on the floats: its pool
+    # left in pd/pi, (size, distances computed, tag, 1 if a filtered walk went plain)
+    plain = 0
+    if _uses_codes(C, n_visible):
+        qs = _code_query(qp, cq, metric)
+        if filtered:
+            size, nd, tag, plain = _walk_filtered_one(qs, C, links0, links_up, upper_slot, ep, max_level, width,
+                                                      allowed, n_visible, metric, visited, tag, plain_share, pd,
+                                                      pi)  # fmt: skip
+        else:
+            size, nd, tag = _walk_one(qs, C, links0, links_up, upper_slot, ep, max_level, width, allowed, n_visible,
+                                      metric, visited, tag, pd, pi)  # fmt: skip
+        size = _rescore_pool(qp, X, pd, pi, size, allowed, metric)
+        return size, nd + size, tag, plain
+    if filtered:
+        size, nd, tag, plain = _walk_filtered_one(qp, X, links0, links_up, upper_slot, ep, max_level, width, allowed,
+                                                  n_visible, metric, visited, tag, plain_share, pd, pi)  # fmt: skip
+    else:
+        size, nd, tag = _walk_one(qp, X, links0, links_up, upper_slot, ep, max_level, width, allowed, n_visible,
+                                  metric, visited, tag, pd, pi)  # fmt: skip
+    return size, nd, tag, plain
+
+
 @kernel
 def search_batch(
     Q,
     X,
+    C,
+    cq,
     links0,
     links_up,
     upper_slot,
@@ -268,7 +347,8 @@ def search_batch(
     out_i,
     ndist_out,
 ):
-    """k-NN of each query (k = out_d.shape[1]); fills out_d/out_i ascending (+inf/-1 padding).
+    """k-NN of each query (k = out_d.shape[1]); fills out_d/out_i ascending (+inf/-1 padding). C, cq: the 8-bit
+    walk's codes and [lo, scale] (C with fewer rows than n_visible, e.g. none: the float walk).
     Returns the last visited tag (the caller keeps it with the visited array)."""
     nq = Q.shape[0]
     k = out_d.shape[1]
@@ -280,21 +360,22 @@ def search_batch(
             out_i[qi, :] = -1
             ndist_out[qi] = 0
             continue
-        size, ndist_out[qi], tag = _walk_one(Q[qi], X, links0, links_up, upper_slot, ep, max_level, width, allowed,
-                                             n_visible, metric, visited, tag, pd, pi)  # fmt: skip
+        size, ndist_out[qi], tag, _ = _walk_any(Q[qi], X, C, cq, links0, links_up, upper_slot, ep, max_level, width,
+                                                allowed, n_visible, metric, visited, tag, False, 2.0, pd,
+                                                pi)  # fmt: skip
         _pool_emit(pd, pi, size, allowed, k, out_d, out_i, qi)
     return tag
 
 
 @kernel
-def search_one(q, cosine, X, links0, links_up, upper_slot, ep, max_level, ef, allowed, n_visible, metric, visited,
-               tag, ids, filtered, plain_share, out_d, out_id, out_row, info):  # fmt: skip
+def search_one(q, cosine, X, C, cq, links0, links_up, upper_slot, ep, max_level, ef, allowed, n_visible, metric,
+               visited, tag, ids, filtered, plain_share, out_d, out_id, out_row, info):  # fmt: skip
     """One raw query end to end, for the single-query fast path: prepared (queries._prepare_row, so it matches the
-    matrix path bit for bit), walked (filtered: the walk of search_batch_filtered, else the plain one), and its
-    k = out_d.shape[0] best allowed rows written with their ids (ids[row]); out_d holds the user's scores
-    (-distance for dot / cosine, the Euclidean distance for l2). info: [distances computed, results written,
-    preparation status, 1 if a filtered query took the plain walk]; a status other than OK means nothing was
-    searched (the caller takes the general path, which reports the error). Returns the last visited tag."""
+    matrix path bit for bit), walked (filtered: the walk of search_batch_filtered, else the plain one; C, cq as in
+    search_batch), and its k = out_d.shape[0] best allowed rows written with their ids (ids[row]); out_d holds the
+    user's scores (-distance for dot / cosine, the Euclidean distance for l2). info: [distances computed, results
+    written, preparation status, 1 if a filtered query took the plain walk]; a status other than OK means nothing
+    was searched (the caller takes the general path, which reports the error). Returns the last visited tag."""
     k = out_d.shape[0]
     qp = np.empty(q.shape[0], np.float32)
     info[2] = _prepare_row(q, qp, cosine)
@@ -303,15 +384,10 @@ def search_one(q, cosine, X, links0, links_up, upper_slot, ep, max_level, ef, al
     if info[2] != OK or ep < 0:
         return tag
     width = max(ef, k)
-    if filtered:
-        pd, pi = _pool_arrays(width, 8)
-        size, info[0], tag, info[3] = _walk_filtered_one(qp, X, links0, links_up, upper_slot, ep, max_level, width,
-                                                         allowed, n_visible, metric, visited, tag, plain_share, pd,
-                                                         pi)  # fmt: skip
-    else:
-        pd, pi = _pool_arrays(width, 4)
-        size, info[0], tag = _walk_one(qp, X, links0, links_up, upper_slot, ep, max_level, width, allowed,
-                                       n_visible, metric, visited, tag, pd, pi)  # fmt: skip
+    pd, pi = _pool_arrays(width, 8 if filtered else 4)
+    size, info[0], tag, info[3] = _walk_any(qp, X, C, cq, links0, links_up, upper_slot, ep, max_level, width, allowed,
+                                            n_visible, metric, visited, tag, filtered, plain_share, pd,
+                                            pi)  # fmt: skip
     j = _pool_take(pd, pi, size, allowed, k, out_d, out_row, np.float32(1.0 if metric == 1 else -1.0))
     for t in range(j):
         out_id[t] = ids[out_row[t]]
@@ -329,7 +405,8 @@ def search_one(q, cosine, X, links0, links_up, upper_slot, ep, max_level, ef, al
 # array's owner keeps its visited array).
 CTX_X, CTX_ROWS, CTX_DIM, CTX_L0, CTX_L0N, CTX_L0W, CTX_LU, CTX_LUN, CTX_LUL, CTX_LUW = range(10)
 CTX_US, CTX_USN, CTX_IDS, CTX_IDSN, CTX_AL, CTX_ALN, CTX_EP, CTX_MAXL, CTX_NVIS, CTX_METRIC, CTX_COS = range(10, 21)
-CTX_SIZE = 21
+CTX_C, CTX_CN, CTX_CQ = 21, 22, 23  # the codes (address, rows) and the address of cq (float32 [lo, scale])
+CTX_SIZE = 24
 # The work array (int64, one per thread): info (see search_one), the visited tag, the visited array's address and
 # length, then kmax ids (uint64 ids as their int64 bits), then kmax rows.
 WORK_INFO, WORK_TAG, WORK_VIS, WORK_VISN, WORK_IDS = 4, 4, 5, 6, 7
@@ -341,14 +418,17 @@ NOT_SEARCHED, SMALL_VISITED = -1, -2
 FOUND_MASK, FLAG_BIG, FLAG_PLAIN, ND_SHIFT = 0xFFFF, 1 << 16, 1 << 17, 18
 
 
-def graph_ctx(x, links0, links_up, upper_slot, ids, allowed, ep, max_level, n_visible, metric, cosine) -> np.ndarray:
-    """search_ctx's context of one snapshot: the arrays' addresses and shapes (allowed: the live rows, uint8), and
-    the walk's scalars."""
+def graph_ctx(x, codes, cq, links0, links_up, upper_slot, ids, allowed, ep, max_level, n_visible, metric,
+              cosine) -> np.ndarray:  # fmt: skip
+    """search_ctx's context of one snapshot: the arrays' addresses and shapes (allowed: the live rows, uint8; codes,
+    cq: as search_batch's C, cq), and the walk's scalars."""
     arrays = ((x, np.float32), (links0, np.int32), (links_up, np.int32), (upper_slot, np.int32), (ids, np.uint64),
-              (allowed, np.uint8))  # fmt: skip
+              (allowed, np.uint8), (codes, np.uint8), (cq, np.float32))  # fmt: skip
     for a, dt in arrays:
         if a.dtype != dt or not a.flags.c_contiguous:
             raise ValueError(f"graph_ctx needs C-contiguous {np.dtype(dt)} arrays, got {a.dtype}")
+    if codes.ndim != 2 or codes.shape[1] != x.shape[1] or cq.shape != (2,):
+        raise ValueError("graph_ctx needs codes as wide as the vectors and cq = [lo, scale]")
     ctx = np.zeros(CTX_SIZE, np.int64)
     ctx[CTX_X], (ctx[CTX_ROWS], ctx[CTX_DIM]) = x.ctypes.data, x.shape
     ctx[CTX_L0], (ctx[CTX_L0N], ctx[CTX_L0W]) = links0.ctypes.data, links0.shape
@@ -356,6 +436,7 @@ def graph_ctx(x, links0, links_up, upper_slot, ids, allowed, ep, max_level, n_vi
     ctx[CTX_US], ctx[CTX_USN] = upper_slot.ctypes.data, upper_slot.shape[0]
     ctx[CTX_IDS], ctx[CTX_IDSN] = ids.ctypes.data, ids.shape[0]
     ctx[CTX_AL], ctx[CTX_ALN] = allowed.ctypes.data, allowed.shape[0]
+    ctx[CTX_C], ctx[CTX_CN], ctx[CTX_CQ] = codes.ctypes.data, codes.shape[0], cq.ctypes.data
     ctx[CTX_EP], ctx[CTX_MAXL], ctx[CTX_NVIS] = ep, max_level, n_visible
     ctx[CTX_METRIC], ctx[CTX_COS] = metric, int(cosine)
     return ctx
@@ -378,6 +459,8 @@ def _ctx_search(q, ctx, allowed, out_d, work, ef, share):
     links_up = carray(i32_pointer(ctx[CTX_LU]), (ctx[CTX_LUN], ctx[CTX_LUL], ctx[CTX_LUW]))
     upper_slot = carray(i32_pointer(ctx[CTX_US]), (ctx[CTX_USN],))
     ids = carray(u64_pointer(ctx[CTX_IDS]), (ctx[CTX_IDSN],))
+    C = carray(u8_pointer(ctx[CTX_C]), (ctx[CTX_CN], ctx[CTX_DIM]))
+    cq = carray(f32_pointer(ctx[CTX_CQ]), (2,))
     if work[WORK_VISN] < ctx[CTX_NVIS]:
         return SMALL_VISITED
     visited = carray(u16_pointer(work[WORK_VIS]), (work[WORK_VISN],))
@@ -385,10 +468,10 @@ def _ctx_search(q, ctx, allowed, out_d, work, ef, share):
     kmax = (work.shape[0] - WORK_IDS) // 2
     wu = work.view(np.uint64)
     info = work[:WORK_INFO]
-    work[WORK_TAG] = search_one(q, ctx[CTX_COS] != 0, X, links0, links_up, upper_slot, ctx[CTX_EP], ctx[CTX_MAXL],
-                                ef, allowed, ctx[CTX_NVIS], ctx[CTX_METRIC], visited, work[WORK_TAG], ids, share >= 0,
-                                share, out_d, wu[WORK_IDS : WORK_IDS + k], work[WORK_IDS + kmax : WORK_IDS + kmax + k],
-                                info)  # fmt: skip
+    work[WORK_TAG] = search_one(q, ctx[CTX_COS] != 0, X, C, cq, links0, links_up, upper_slot, ctx[CTX_EP],
+                                ctx[CTX_MAXL], ef, allowed, ctx[CTX_NVIS], ctx[CTX_METRIC], visited, work[WORK_TAG],
+                                ids, share >= 0, share, out_d, wu[WORK_IDS : WORK_IDS + k],
+                                work[WORK_IDS + kmax : WORK_IDS + kmax + k], info)  # fmt: skip
     if info[2] != OK:
         return NOT_SEARCHED
     found = info[1]
@@ -492,6 +575,8 @@ def _walk_filtered_one(q, X, links0, links_up, upper_slot, ep, max_level, width,
 def search_batch_filtered(
     Q,
     X,
+    C,
+    cq,
     links0,
     links_up,
     upper_slot,
@@ -516,7 +601,7 @@ def search_batch_filtered(
     Where the filter agrees with the query's neighbourhood (at least plain_share of the level-0 entry's neighbours
     are allowed: a filter correlated with the query), bridging buys nothing and costs a links read per disallowed
     neighbour: that query takes the plain walk instead (every node scored, only allowed ones kept),
-    walk_out[qi] = 1 (0: two-hop walk). plain_share > 1 turns this off."""
+    walk_out[qi] = 1 (0: two-hop walk). plain_share > 1 turns this off. C, cq as in search_batch."""
     nq = Q.shape[0]
     k = out_d.shape[1]
     width = max(ef, k)
@@ -528,9 +613,9 @@ def search_batch_filtered(
             out_d[qi, :] = np.inf
             out_i[qi, :] = -1
             continue
-        size, ndist_out[qi], tag, walk_out[qi] = _walk_filtered_one(Q[qi], X, links0, links_up, upper_slot, ep,
-                                                                     max_level, width, allowed, n_visible, metric,
-                                                                     visited, tag, plain_share, pd, pi)  # fmt: skip
+        size, ndist_out[qi], tag, walk_out[qi] = _walk_any(Q[qi], X, C, cq, links0, links_up, upper_slot, ep,
+                                                           max_level, width, allowed, n_visible, metric, visited, tag,
+                                                           True, plain_share, pd, pi)  # fmt: skip
         _pool_emit(pd, pi, size, allowed, k, out_d, out_i, qi)
     return tag
 
