@@ -1,9 +1,10 @@
-"""Where a single HNSW query's time goes: hnswlib vs vecdb's graph kernel alone vs vecdb through Collection.search.
+"""Where a single HNSW query's time goes: hnswlib vs vecdb's graph kernel alone (walking the 8-bit codes as searches
+do, and walking the float vectors) vs vecdb through Collection.search.
 
 Same graph parameters (M=16, efConstruction=200), same ef, same queries, one thread, timed in one process (best
-of --repeat rounds, the three loops taking turns in each round). The kernel column calls the Numba beam search
+of --repeat rounds, the loops taking turns in each round). The kernel column calls the Numba beam search
 directly on the prepared query (what a C-level entry point could reach); the API column is the public search call
-with its checks, LMDB snapshot, explain and result object. Recall@10 of each is printed so the three do the same work.
+with its checks, LMDB snapshot, explain and result object. Recall@10 of each is printed so they do the same work.
 
     python -m benchmarks ann_breakdown glove-100k siftsmall --ef 16 96
 """
@@ -62,6 +63,7 @@ def run(name: str, efs: list[int], repeat: int) -> list[dict]:
         fs = col._fields["v"]
         g, xs = fs.index.graph, fs.vectors.arr
         codes, cq = col._hot["v"].keep[3:5]  # the 8-bit walk's codes, as the API's search walks them
+        no_codes = np.zeros((0, x.shape[1]), np.uint8)
         allowed = np.ones(xs.shape[0], np.uint8)
         out_d, out_i, nd = np.empty((1, 10), np.float32), np.empty((1, 10), np.int32), np.zeros(1, np.int64)
         vis = g.visited()
@@ -73,7 +75,7 @@ def run(name: str, efs: list[int], repeat: int) -> list[dict]:
         for ef in efs:
             sp = SearchParams(ef=ef)
             hn.set_ef(ef)
-            found: dict[str, list] = {"hnswlib": [], "kernel": [], "api": []}
+            found: dict[str, list] = {"hnswlib": [], "kernel": [], "kernel_float": [], "api": []}
 
             def h(keep=None):
                 for v in qn:
@@ -81,7 +83,7 @@ def run(name: str, efs: list[int], repeat: int) -> list[dict]:
                     if keep is not None:
                         keep.append(r)
 
-            def kern(keep=None, ef=ef):
+            def kern(keep=None, ef=ef, codes=codes):
                 for v in qn:
                     vis[1] = gk.search_batch(v[None], xs, codes, cq, g.links0, g.links_up, g.upper_slot, g.ep,
                                              g.max_level, ef, allowed, g.n_indexed, g.metric, vis[0], vis[1], out_d,
@@ -89,28 +91,34 @@ def run(name: str, efs: list[int], repeat: int) -> list[dict]:
                     if keep is not None:
                         keep.append(out_i[0].copy())
 
+            def kern_float(keep=None):  # the same kernel walking the float vectors (no codes)
+                kern(keep, codes=no_codes)
+
             def api(keep=None, sp=sp):
                 for v in q:
                     r = col.search("v", v, k=10, params=sp, with_payload=False).ids
                     if keep is not None:
                         keep.append(r)
 
-            h(found["hnswlib"]), kern(found["kernel"]), api(found["api"])
-            th, tk, ta = _interleaved_best_us((h, kern, api), len(q), repeat)
+            h(found["hnswlib"]), kern(found["kernel"]), kern_float(found["kernel_float"]), api(found["api"])
+            th, tk, tf, ta = _interleaved_best_us((h, kern, kern_float, api), len(q), repeat)
             row = {
                 "dataset": name,
                 "ef": ef,
                 "hnswlib_us": th,
                 "kernel_us": tk,
+                "kernel_float_us": tf,
                 "api_us": ta,
                 "kernel_vs_hnswlib": th / tk,
+                "kernel_codes_vs_float": tf / tk,
                 "api_vs_hnswlib": th / ta,
                 "recall": {k: recall(v) for k, v in found.items()},
             }
             rows.append(row)
             print(
-                f"{name} ef={ef}: hnswlib {th:.1f} us, vecdb kernel {tk:.1f} us ({th / tk:.2f}x), "
-                f"vecdb search() {ta:.1f} us ({th / ta:.2f}x); recall {row['recall']}",
+                f"{name} ef={ef}: hnswlib {th:.1f} us, vecdb kernel {tk:.1f} us ({th / tk:.2f}x; walking the floats "
+                f"{tf:.1f} us, codes {tf / tk:.2f}x faster), vecdb search() {ta:.1f} us ({th / ta:.2f}x); "
+                f"recall {row['recall']}",
                 flush=True,
             )
         db.close()
