@@ -13,7 +13,7 @@ from reference import beam_search, greedy_descent, neighbour_heuristic
 import vecdb
 from vecdb.evaluation import recall_at_k
 from vecdb.index.hnsw import Graph
-from vecdb.index.runtime import VectorCache, encode_walk, walk_quantizer
+from vecdb.index.runtime import WALK_MIN_ROWS, VectorCache, encode_walk, walk_quantizer
 from vecdb.kernels import graph as gk
 from vecdb.params import HNSWParams, SearchParams
 
@@ -387,9 +387,14 @@ def _meta(col):
 
 
 def test_the_walk_map_is_fixed_at_the_first_build_and_persists(tmp_path, rng):
-    """The first build of an epoch fixes the 8-bit walk's map from the rows it indexes and stores it with the graph:
-    later inserts (here with rows far outside the first range: their codes clip) and a reopen keep it; the codes
-    the searches walk are those of every indexed row under it; compaction starts a new epoch with the map kept."""
+    """The first build of an epoch with WALK_MIN_ROWS rows fixes the 8-bit walk's map from the rows it indexes and
+    stores it with the graph: later inserts (here with rows far outside the first range: their codes clip) and a
+    reopen keep it; the codes the searches walk are those of every indexed row under it; compaction starts a new
+    epoch with a map refitted to the rows it keeps. A smaller graph walks the floats."""
+    with vecdb.open(tmp_path / "small") as db:
+        col = db.create_collection("c", vectors={"v": vecdb.Dense(16, "l2", index=HNSWParams(index_threshold=10))})
+        col.upsert(np.arange(WALK_MIN_ROWS - 1), rng.normal(size=(WALK_MIN_ROWS - 1, 16)).astype(np.float32))
+        assert _meta(col).n_indexed == WALK_MIN_ROWS - 1 and _meta(col).walk() == (None, None)
     x = rng.normal(size=(3000, 16)).astype(np.float32)
     x[2000:] *= 3
     q = rng.normal(size=(20, 16)).astype(np.float32)
@@ -419,12 +424,13 @@ def test_the_walk_map_is_fixed_at_the_first_build_and_persists(tmp_path, rng):
         assert all(np.array_equal(a.scores, b.scores) for a, b in zip(after, before))
         col.delete(list(range(0, 3000, 2)))
         col.compact(progress=False)
-        assert _meta(col).walk() == first.walk() and _meta(col).epoch != first.epoch
+        assert _meta(col).walk() == walk_quantizer(x[1::2]) and _meta(col).epoch != first.epoch  # refitted
 
 
 def test_a_graph_stored_without_a_walk_map_walks_the_floats(tmp_path, rng):
     """Graphs stored before the 8-bit walk existed have no map in their meta: searches walk the float vectors
-    (single and batch paths alike); a compaction, which starts a new epoch, gives the graph a map."""
+    (single and batch paths alike, the same distance counts as the float walk itself); a compaction, which starts a
+    new epoch, gives the graph a map."""
     x = rng.normal(size=(2000, 16)).astype(np.float32)
     q = rng.normal(size=(10, 16)).astype(np.float32)
     with vecdb.open(tmp_path / "db") as db:
@@ -445,8 +451,9 @@ def test_a_graph_stored_without_a_walk_map_walks_the_floats(tmp_path, rng):
         fs = col._fields["v"]
         g = fs.index.graph
         ef = batch[0].explain["ef"]
-        dist, rows, _ = g.search(q, fs.vectors.arr, 10, ef, np.ones(2000, np.uint8), 2000)
-        assert rows.tolist() == [h.ids for h in batch]  # the float walk itself
+        dist, rows, nd = g.search(q, fs.vectors.arr, 10, ef, np.ones(2000, np.uint8), 2000)
+        assert rows.tolist() == [h.ids for h in batch]  # the float walk itself (the codes walk counts rescoring)
+        assert nd.tolist() == [h.explain["distances_computed"] for h in batch]
         col.delete([0])
         col.compact(progress=False)
         assert _meta(col).walk() == walk_quantizer(np.delete(x, 0, axis=0))
@@ -454,7 +461,8 @@ def test_a_graph_stored_without_a_walk_map_walks_the_floats(tmp_path, rng):
 
 def test_walk_codes_follow_the_vector_cache():
     """The codes are grown with the vectors, forget rows a rolled-back write had added (rows written again later
-    get codes of their new values), and start over with a new map or epoch."""
+    get codes of their new values), start over with a new map or epoch, and a reader of an epoch the cache has left
+    gets the codes of its own rows."""
 
     class Column:
         width, dtype = 4, np.dtype(np.float32)
@@ -464,17 +472,24 @@ def test_walk_codes_follow_the_vector_cache():
     cache.arr, cache.n, cache.epoch = rng.normal(size=(100, 4)).astype(np.float32), 60, 0
     cq = np.array(walk_quantizer(cache.arr), np.float32)
 
-    def want(n):
+    def want_of(x, n):
         out = np.empty((n, 4), np.uint8)
-        encode_walk(cache.arr, 0, n, cq, out)
+        encode_walk(x, 0, n, cq, out)
         return out
 
-    np.testing.assert_array_equal(cache.walk_codes(cq, 100), want(60))  # only the rows the cache holds
+    def want(n):
+        return want_of(cache.arr, n)
+
+    np.testing.assert_array_equal(cache.walk_codes(cache.arr, 0, cq, 60), want(60))
     cache.n = 100
-    np.testing.assert_array_equal(cache.walk_codes(cq, 100), want(100))
+    np.testing.assert_array_equal(cache.walk_codes(cache.arr, 0, cq, 100), want(100))  # grown
     cache.truncate(70)
-    cache.arr[70:] = rng.normal(size=(30, 4))
+    cache.arr[70:] = rng.normal(size=(30, 4))  # rows rolled back and written again
     cache.n = 100
-    np.testing.assert_array_equal(cache.walk_codes(cq, 100), want(100))
+    np.testing.assert_array_equal(cache.walk_codes(cache.arr, 0, cq, 100), want(100))
     cq = cq * np.float32(2)
-    np.testing.assert_array_equal(cache.walk_codes(cq, 100), want(100))
+    np.testing.assert_array_equal(cache.walk_codes(cache.arr, 0, cq, 100), want(100))
+    old = cache.arr
+    cache.install(rng.normal(size=(50, 4)).astype(np.float32), 1)  # a compaction: the cache holds epoch 1
+    np.testing.assert_array_equal(cache.walk_codes(old, 0, cq, 100), want_of(old, 100))  # epoch 0's own rows
+    np.testing.assert_array_equal(cache.walk_codes(cache.arr, 1, cq, 50), want(50))

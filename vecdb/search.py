@@ -104,13 +104,14 @@ class HotGraph:
     keep: tuple  # the graph's and codes' arrays ctx points into (a writer growing them replaces them; these stay alive)
 
 
-def walk_codes(fs: FieldState, meta) -> tuple[np.ndarray, np.ndarray]:
-    """(codes, cq) of the 8-bit walk over the indexed rows (call after fs.vectors.get covered them); codes with no
-    rows where the graph has no walk map (stored before there was one): the kernels then walk the floats."""
+def walk_codes(fs: FieldState, meta, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, cq) of the 8-bit walk over the indexed rows of x (what fs.vectors.get returned for this snapshot);
+    codes with no rows where the graph has no walk map yet (small, or stored before there was one): the kernels
+    then walk the floats."""
     if meta.walk_scale is None:
         return np.zeros((0, fs.field.dim), np.uint8), np.ones(2, np.float32)
     cq = np.array(meta.walk(), np.float32)
-    return fs.vectors.walk_codes(cq, meta.n_indexed), cq
+    return fs.vectors.walk_codes(x, meta.epoch, cq, meta.n_indexed), cq
 
 
 def hot_graph(txn, tables, fs: FieldState, st: State, allowed: np.ndarray, ids: np.ndarray, txn_id: int):
@@ -129,7 +130,7 @@ def hot_graph(txn, tables, fs: FieldState, st: State, allowed: np.ndarray, ids: 
     x = fs.vectors.get(txn, tables["block"], st)
     ef = fs.field.index.ef_search or DEFAULT_EF
     cosine = fs.field.metric == "cosine"
-    codes, cq = walk_codes(fs, meta)
+    codes, cq = walk_codes(fs, meta, x)
     keep = (g.links0, g.links_up, g.upper_slot, codes, cq)
     ctx = graph_ctx(x, codes, cq, g.links0, g.links_up, g.upper_slot, ids, allowed, meta.ep, meta.max_level,
                     n_visible, g.metric, cosine)  # fmt: skip
@@ -220,7 +221,7 @@ def dense_search(
 
     g = fs.index.for_read(txn, tables["aux"], blocks, meta, st.next_row)
     x = fs.vectors.get(txn, blocks, st)
-    codes, cq = walk_codes(fs, meta)
+    codes, cq = walk_codes(fs, meta, x)
     acorn = filtered and n_allowed < st.next_row
     walk = np.zeros(nq, np.uint8) if acorn else None
     share = plain_walk_share(selectivity)

@@ -17,7 +17,7 @@ from ..storage import tombstones
 from ..storage.blocks import BlockArray, SnapshotBlocks
 from ..storage.keys import State
 from .hnsw import Graph
-from .runtime import FieldIndex, VectorCache, walk_quantizer
+from .runtime import WALK_MIN_ROWS, FieldIndex, VectorCache, walk_quantizer
 from .store import GraphMeta
 
 
@@ -88,7 +88,7 @@ def index_rows(txn, tables, fs: FieldState, st: State, upto: int, itx: IndexTxn,
     rows = np.flatnonzero(live[meta.n_indexed : upto]) + meta.n_indexed
     itx.mutated.append(fs)  # from here on the in-memory graph differs from LMDB until commit
     walk = meta.walk()
-    if walk[1] is None and meta.n_indexed == 0 and rows.size:  # the epoch's first build: fix the 8-bit walk's map
+    if walk[1] is None and upto >= WALK_MIN_ROWS:  # the first build this large fixes the 8-bit walk's map
         walk = walk_quantizer(x[:upto])  # (a view: deleted rows count too, as they may have been live)
     changes = g.insert(rows, x, epoch=st.epoch, progress=progress)
     g.n_indexed = max(g.n_indexed, upto)
@@ -125,7 +125,7 @@ def compact_field(txn, tables, fs: FieldState, old: State, keep: np.ndarray, new
         n = new_g.n_indexed
         new_g = Graph(g.params, g.metric, capacity=max(len(keep), 1))
         new_g.insert(np.arange(n), kept, epoch=new.epoch)
-    walk = meta.walk() if meta.walk_scale is not None else walk_quantizer(kept) if len(kept) else (None, None)
+    walk = walk_quantizer(kept) if len(kept) >= WALK_MIN_ROWS else (None, None)  # refitted: every code is new
     new_meta = idx.store.rewrite(txn, aux, blocks, new_g, version=meta.version + 1, epoch=new.epoch, walk=walk)
     itx.on_commit.append(lambda: idx.replace(new_g, new_meta))
 

@@ -31,29 +31,36 @@ class VectorCache:
         self._reset_codes()
 
     def _reset_codes(self) -> None:
-        self._codes = np.empty((0, self.column.width), np.uint8)
-        self._codes_n = 0
-        self._codes_key: tuple | None = None
+        # (key, codes, rows encoded), replaced in one assignment so that walk_codes reads it without the lock
+        self._codes_state: tuple = (None, np.empty((0, self.column.width), np.uint8), 0)
 
-    def walk_codes(self, cq: np.ndarray, n: int) -> np.ndarray:
-        """The 8-bit graph walk's codes of rows [0, n) (fewer if the cache holds fewer rows): uint8 with
-        x ~ cq[0] + cq[1] * code, clipped to 0..255; grown like the vectors, kept per (epoch, cq)."""
-        key = (self.epoch, float(cq[0]), float(cq[1]))
-        if self._codes_key == key and self._codes_n >= n:
-            return self._codes[:n]
+    def walk_codes(self, x: np.ndarray, epoch: int, cq: np.ndarray, n: int) -> np.ndarray:
+        """The 8-bit graph walk's codes of rows [0, n) of x, the array get() returned for a snapshot of `epoch`
+        (n <= its committed rows): uint8 with x ~ cq[0] + cq[1] * code, clipped to 0..255. Kept per (epoch, cq)
+        and grown like the vectors; if the cache has moved to another epoch since (a reader of the other epoch
+        came in between), the codes of x are made for this caller alone."""
+        key = (epoch, float(cq[0]), float(cq[1]))
+        state = self._codes_state
+        if state[0] == key and state[2] >= n:
+            return state[1][:n]
         with self._lock:
-            if self._codes_key != key:
-                self._reset_codes()
-                self._codes_key = key
-            n = min(n, self.n)
-            if self._codes_n < n:
-                codes = self._codes
+            if epoch != self.epoch:
+                out = np.empty((n, self.column.width), np.uint8)
+                encode_walk(x, 0, n, cq, out)
+                return out
+            state = self._codes_state
+            if state[0] != key:
+                state = (key, np.empty((0, self.column.width), np.uint8), 0)
+            _, codes, done = state
+            if done < n:
                 if codes.shape[0] < n:  # a new array: readers of older snapshots keep theirs
-                    codes = np.empty((max(n, int(codes.shape[0] * 1.5)), self.column.width), np.uint8)
-                    codes[: self._codes_n] = self._codes[: self._codes_n]
-                encode_walk(self.arr, self._codes_n, n, cq, codes)
-                self._codes, self._codes_n = codes, n
-            return self._codes[: min(n, self._codes_n)]
+                    grown = np.empty((max(n, int(codes.shape[0] * 1.5)), self.column.width), np.uint8)
+                    grown[:done] = codes[:done]
+                    codes = grown
+                encode_walk(x, done, n, cq, codes)  # committed rows: the same in x and in the cache
+                state = (key, codes, n)
+            self._codes_state = state
+            return codes[:n]
 
     def get(self, txn, blocks, st: State) -> np.ndarray:
         if self.epoch == st.epoch and self.n >= st.next_row:
@@ -78,7 +85,8 @@ class VectorCache:
         """Forget rows >= n (a write that added them was rolled back)."""
         with self._lock:
             self.n = min(self.n, n)
-            self._codes_n = min(self._codes_n, n)
+            key, codes, done = self._codes_state
+            self._codes_state = (key, codes, min(done, n))
 
     def install(self, arr: np.ndarray, epoch: int) -> None:
         """Adopt rows already in hand (after a compaction renumbered them) instead of re-reading LMDB."""
@@ -96,14 +104,24 @@ class VectorCache:
 WALK_MARGIN = 0.02  # the code range reaches this share of the data's range past its min and max
 
 
+WALK_MIN_ROWS = 1_000  # a graph's map is fitted once it indexes this many rows (smaller graphs walk the floats)
+
+
 def walk_quantizer(x: np.ndarray) -> tuple[float, float]:
     """(lo, scale) of the 8-bit walk for vectors like x (the rows a graph is first built on): their min and max,
-    widened by WALK_MARGIN for later rows, over 255 steps."""
+    widened by WALK_MARGIN for later rows, over 255 steps; float32 values (as the kernels use them), lo rounded
+    down and scale up so the range still covers x, scale at least 1e-30 (its inverse stays finite)."""
     lo, hi = float(x.min()), float(x.max())
     pad = WALK_MARGIN * (hi - lo)
     lo, hi = lo - pad, hi + pad
-    scale = (hi - lo) / 255 if hi > lo else 1.0
-    return float(np.float32(lo)), float(np.float32(scale))
+    lo32 = np.float32(lo)
+    if float(lo32) > lo:
+        lo32 = np.nextafter(lo32, np.float32(-np.inf))
+    scale = max((hi - float(lo32)) / 255, 1e-30)
+    scale32 = np.float32(scale)
+    if float(scale32) < scale:
+        scale32 = np.nextafter(scale32, np.float32(np.inf))
+    return float(lo32), float(scale32)
 
 
 def encode_walk(x: np.ndarray, start: int, end: int, cq: np.ndarray, out: np.ndarray, chunk: int = 65_536) -> None:

@@ -46,9 +46,13 @@ class GraphMeta:
     @classmethod
     def from_bytes(cls, raw) -> GraphMeta:
         try:
-            return cls(**json.loads(bytes(raw)))
+            d = json.loads(bytes(raw))
+            return cls(**{k: d[k] for k in _META_FIELDS if k in d})  # keys a later version adds are skipped
         except (ValueError, TypeError) as e:
             raise CorruptDatabase(f"graph metadata is damaged: {e}") from None
+
+
+_META_FIELDS = tuple(GraphMeta.__dataclass_fields__)
 
 
 class GraphStore:

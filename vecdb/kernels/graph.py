@@ -159,10 +159,12 @@ def _prefetch_links(links3, rowmap, use_map, node):
 
 @inline_helper
 def _prefetch_vector(X, n):
-    # the first 8 cache lines of row n (16 float32 to a 64-byte line): whole rows up to 128-d, where the first line
-    # alone left the rest to demand misses (glove-100k, siftsmall: 3-5% slower). Every line of a 384-d row, for up
-    # to 32 neighbours at once, swamped the line fill buffers instead (AG News 384-d: 15-20% slower than one line).
-    for j in range(0, min(X.shape[1], 128), 16):
+    # the first 8 cache lines of row n (16 float32 or 64 uint8 codes to a 64-byte line): whole rows up to 128-d
+    # floats, where the first line alone left the rest to demand misses (glove-100k, siftsmall: 3-5% slower). Every
+    # line of a 384-d float row, for up to 32 neighbours at once, swamped the line fill buffers instead (AG News
+    # 384-d: 15-20% slower than one line).
+    step = 64 // X.itemsize
+    for j in range(0, min(X.shape[1], 8 * step), step):
         prefetch_item(X, n, j)
 
 
