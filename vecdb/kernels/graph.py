@@ -53,6 +53,19 @@ def _pool_admits(pd, size, cap, nal, ef, d):
 
 
 @inline_helper
+def _insert_sorted(pd, pi, pos, d, n):
+    # (d, n) into the ascending pd/pi[:pos + 1], entries [0, pos) held, slot pos free (ties: after the equal ones);
+    # returns where it landed
+    while pos > 0 and pd[pos - 1] > d:
+        pd[pos] = pd[pos - 1]
+        pi[pos] = pi[pos - 1]
+        pos -= 1
+    pd[pos] = d
+    pi[pos] = n
+    return pos
+
+
+@inline_helper
 def _pool_add(pd, pi, size, cap, nal, nrt, ef, allowed, d, n):
     """Insert (d, n) (caller checked _pool_admits). nal / nrt: allowed / routing entries held.
     Returns (size, nal, nrt, position inserted at)."""
@@ -69,12 +82,7 @@ def _pool_add(pd, pi, size, cap, nal, nrt, ef, allowed, d, n):
             nrt -= 1
     else:
         size += 1
-    while pos > 0 and pd[pos - 1] > d:
-        pd[pos] = pd[pos - 1]
-        pi[pos] = pi[pos - 1]
-        pos -= 1
-    pd[pos] = d
-    pi[pos] = n
+    pos = _insert_sorted(pd, pi, pos, d, n)
     if ok:
         nal += 1
     else:
@@ -290,14 +298,7 @@ def _rescore_pool(q, X, pd, pi, size, allowed, metric):
     for t in range(size):
         n = pi[t] & _NODE  # read before any write: the writes below only touch entries [0, m], m <= t
         if allowed[n]:
-            d = _dist(q, X[n], metric)
-            pos = m
-            while pos > 0 and pd[pos - 1] > d:
-                pd[pos] = pd[pos - 1]
-                pi[pos] = pi[pos - 1]
-                pos -= 1
-            pd[pos] = d
-            pi[pos] = n
+            _insert_sorted(pd, pi, m, _dist(q, X[n], metric), n)
             m += 1
     return m
 
