@@ -304,29 +304,30 @@ def _rescore_pool(q, X, pd, pi, size, allowed, metric):
 
 
 @inline_helper
+def _walk_space(q, S, links0, links_up, upper_slot, ep, max_level, width, allowed, n_visible, metric, visited, tag,
+                filtered, plain_share, pd, pi):  # fmt: skip
+    # one query's plain or filtered walk over the rows S (floats or codes): (size, distances, tag, plain walk)
+    if filtered:
+        return _walk_filtered_one(q, S, links0, links_up, upper_slot, ep, max_level, width, allowed, n_visible,
+                                  metric, visited, tag, plain_share, pd, pi)  # fmt: skip
+    size, nd, tag = _walk_one(q, S, links0, links_up, upper_slot, ep, max_level, width, allowed, n_visible, metric,
+                              visited, tag, pd, pi)  # fmt: skip
+    return size, nd, tag, 0
+
+
+@inline_helper
 def _walk_any(qp, X, C, cq, links0, links_up, upper_slot, ep, max_level, width, allowed, n_visible, metric, visited,
               tag, filtered, plain_share, pd, pi):  # fmt: skip
     # one query's walk, plain or filtered, on the codes where given (then rescored) else on the floats: its pool
     # left in pd/pi, (size, distances computed, tag, 1 if a filtered walk went plain)
-    plain = 0
     if _uses_codes(C, n_visible):
-        qs = _code_query(qp, cq, metric)
-        if filtered:
-            size, nd, tag, plain = _walk_filtered_one(qs, C, links0, links_up, upper_slot, ep, max_level, width,
-                                                      allowed, n_visible, metric, visited, tag, plain_share, pd,
-                                                      pi)  # fmt: skip
-        else:
-            size, nd, tag = _walk_one(qs, C, links0, links_up, upper_slot, ep, max_level, width, allowed, n_visible,
-                                      metric, visited, tag, pd, pi)  # fmt: skip
+        size, nd, tag, plain = _walk_space(_code_query(qp, cq, metric), C, links0, links_up, upper_slot, ep,
+                                           max_level, width, allowed, n_visible, metric, visited, tag, filtered,
+                                           plain_share, pd, pi)  # fmt: skip
         size = _rescore_pool(qp, X, pd, pi, size, allowed, metric)
         return size, nd + size, tag, plain
-    if filtered:
-        size, nd, tag, plain = _walk_filtered_one(qp, X, links0, links_up, upper_slot, ep, max_level, width, allowed,
-                                                  n_visible, metric, visited, tag, plain_share, pd, pi)  # fmt: skip
-    else:
-        size, nd, tag = _walk_one(qp, X, links0, links_up, upper_slot, ep, max_level, width, allowed, n_visible,
-                                  metric, visited, tag, pd, pi)  # fmt: skip
-    return size, nd, tag, plain
+    return _walk_space(qp, X, links0, links_up, upper_slot, ep, max_level, width, allowed, n_visible, metric, visited,
+                       tag, filtered, plain_share, pd, pi)  # fmt: skip
 
 
 @kernel
