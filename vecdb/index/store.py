@@ -119,9 +119,9 @@ class GraphStore:
         g.levels[row] = level
 
     # ------------------------------------------------------------------ write
-    def save(self, txn, aux, blocks, g: Graph, changes: Changes, before: GraphMeta, walk=(None, None)) -> GraphMeta:
+    def save(self, txn, aux, blocks, g: Graph, changes: Changes, before: GraphMeta, walk: tuple) -> GraphMeta:
         """Persist an insert: new rows' level-0 lists as blocks, changed older rows in the overlay, upper lists.
-        walk: the (lo, scale) to store, where before has none (a first build)."""
+        walk: the 8-bit walk's (lo, scale) to store (index_rows keeps before's, or fits the first)."""
         start, end = before.n_indexed, g.n_indexed
         if end > start:
             self.level0.write_rows(txn, blocks, start, g.links0[start:end])
@@ -134,8 +134,7 @@ class GraphStore:
                 cur.putmulti([(k, g.links0[r].tobytes()) for k, r in zip(keys, old)])
             overlay += len(old) - existing
         self._put_upper(txn, aux, g, changes.upper)
-        lo, scale = before.walk() if before.walk_scale is not None else walk
-        meta = GraphMeta(end, g.ep, g.max_level, before.version + 1, overlay, before.epoch, lo, scale)
+        meta = GraphMeta(end, g.ep, g.max_level, before.version + 1, overlay, before.epoch, *walk)
         if overlay > max(end // 2, 50_000):
             meta = self._fold(txn, aux, blocks, g, meta)
         txn.put(self._meta_key(), meta.to_bytes(), db=aux)
